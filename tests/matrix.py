@@ -1,0 +1,56 @@
+"""The option matrix, computed from cookiecutter.json, and the hooks loaded as modules."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from jinja2 import Environment
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+PROMPTS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
+
+
+def load_hook(name: str, answers: dict[str, Any] | None = None) -> ModuleType:
+    """Render hooks/<name>.py with `answers` (as cookiecutter would) and import it."""
+    source = (TEMPLATE / "hooks" / f"{name}.py").read_text("utf-8")
+    rendered = Environment(autoescape=False).from_string(source).render(cookiecutter=answers or {})
+    spec = importlib.util.spec_from_loader(f"hook_{name}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(rendered, f"hooks/{name}.py", "exec"), module.__dict__)
+    return module
+
+
+PRE_GEN = load_hook("pre_gen_project")
+
+
+def options(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, bool):
+        return [True, False]
+    return []
+
+
+def all_combinations() -> list[dict[str, Any]]:
+    """The full product of every choice list and boolean prompt."""
+    keys = [k for k, v in PROMPTS.items() if not k.startswith("_") and options(v)]
+    product = itertools.product(*(options(PROMPTS[k]) for k in keys))
+    return [dict(zip(keys, values, strict=True)) for values in product]
+
+
+def is_valid(combo: dict[str, Any]) -> bool:
+    return PRE_GEN.check_broker(combo["async_strategy"], combo["broker"]) is None
+
+
+def combo_id(combo: dict[str, Any]) -> str:
+    return "-".join(str(v) for v in combo.values())
+
+
+VALID = [c for c in all_combinations() if is_valid(c)]
+INVALID = [c for c in all_combinations() if not is_valid(c)]

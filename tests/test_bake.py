@@ -1,0 +1,75 @@
+"""Bake every combination cookiecutter.json allows; lint, type-check and test each one."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from .matrix import INVALID, VALID, combo_id
+
+JINJA_LEFTOVER = re.compile(r"{{|}}|{%|%}|cookiecutter\.")
+BLANK_RUN = re.compile(r"\n\s*\n\s*\n\s*\n")  # three blank lines: Jinja block debris
+TEXT_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".example", ".txt", ".cfg", ""}
+
+
+def run(command: list[str], cwd: Path, timeout: float = 600) -> None:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{output}"
+
+
+def rendered_text_files(project: Path) -> list[Path]:
+    return [
+        path
+        for path in project.rglob("*")
+        if path.is_file() and path.suffix in TEXT_SUFFIXES and ".git" not in path.parts
+    ]
+
+
+def assert_clean_render(project: Path) -> None:
+    for path in rendered_text_files(project):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".yml" and ".github" in path.parts:
+            text = text.replace("${{", "").replace("}}", "")  # GitHub Actions expressions
+        assert not JINJA_LEFTOVER.search(text), f"template syntax left in {path}"
+        assert not BLANK_RUN.search(text), f"blank-line debris in {path}"
+        assert text.endswith("\n") or not text, f"{path} does not end with a newline"
+
+
+@pytest.mark.parametrize("combo", VALID, ids=combo_id)
+def test_every_valid_combination_bakes_lints_and_passes_its_tests(
+    cookies: Any, combo: dict[str, Any], mypy_cache: Path
+) -> None:
+    result = cookies.bake(extra_context=combo)
+    assert result.exception is None, result.exception
+    project = Path(result.project_path)
+    assert_clean_render(project)
+    run([sys.executable, "-m", "ruff", "check", "."], project)
+    run([sys.executable, "-m", "ruff", "format", "--check", "."], project)
+    run([sys.executable, "-m", "mypy", "--cache-dir", str(mypy_cache)], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"], project)
+
+
+@pytest.mark.parametrize("combo", INVALID, ids=combo_id)
+def test_every_invalid_combination_is_refused_with_a_reason(
+    cookies: Any, combo: dict[str, Any]
+) -> None:
+    result = cookies.bake(extra_context=combo)
+    assert isinstance(result.exception, FailedHookException)
+    assert result.project_path is None or not Path(result.project_path).exists()
+
+
+@pytest.fixture
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One mypy cache per xdist worker: third-party modules are analysed once."""
+    return tmp_path_factory.getbasetemp().parent / f"mypy-cache-{worker_id}"

@@ -1,0 +1,84 @@
+"""Command line: `python -m {{ cookiecutter.package_name }} serve|{% if cookiecutter.async_strategy == "celery" %}worker|{% endif %}bench`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .settings import Settings, SettingsError, load_dotenv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m {{ cookiecutter.package_name }}",
+        description={{ cookiecutter.description | tojson }},
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--address", help="interface to listen on (ADDRESS)")
+    serve.add_argument("--port", type=int, help="port to listen on (PORT)")
+    serve.add_argument("--processes", type=int, help="serving processes (PROCESSES)")
+{%- if cookiecutter.async_strategy == "celery" %}
+
+    worker = commands.add_parser("worker", help="run the Celery worker for this service")
+    worker.add_argument(
+        "celery_args",
+        nargs=argparse.REMAINDER,
+        help="extra `celery worker` options, e.g. --concurrency 200",
+    )
+{%- endif %}
+
+    bench = commands.add_parser("bench", help="measure this service against baselines")
+    from .bench import add_arguments
+
+    add_arguments(bench)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    load_dotenv()
+    try:
+        config = Settings.from_env()
+        if args.command == "serve":
+            overrides = {
+                "address": args.address,
+                "port": args.port,
+                "processes": args.processes,
+            }
+            config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    if args.command == "serve":
+        from .server import run
+
+        run(config)
+        return 0
+{%- if cookiecutter.async_strategy == "celery" %}
+    if args.command == "worker":
+        from .tasks.worker import run_worker
+
+        return run_worker(args.celery_args)
+{%- endif %}
+    from .bench import run_bench
+
+    return run_bench(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

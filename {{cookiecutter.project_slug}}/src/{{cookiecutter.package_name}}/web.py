@@ -1,0 +1,149 @@
+"""What every handler shares: JSON answers and errors, query parsing, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import tornado.web
+
+if TYPE_CHECKING:
+    # Tornado's own name for what Application accepts as its URL rules.
+    from tornado.routing import _RuleList as Routes
+
+    from .app import ServiceApp
+
+__all__ = ["ApiError", "ClientGone", "HealthHandler", "JsonHandler", "NotFoundHandler", "Routes"]
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class ApiError(tornado.web.HTTPError):
+    """An error the client should read: answered as `{"error": message, "status": code}`."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, log_message="%s", reason=None)
+        self.args = (message,)
+        self.message = message
+        self.headers = headers or {}
+
+
+class ClientGone(tornado.web.HTTPError):
+    """The client closed its connection while the handler was waiting for it.
+
+    Logged as 499, nginx's "client closed request"; nothing is sent.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(499, reason="Client Closed Request")
+
+
+class JsonHandler(tornado.web.RequestHandler):
+    """Base handler: JSON in and out, and waits that end when the client goes away."""
+
+    application: ServiceApp
+
+    def initialize(self) -> None:
+        self._waits: set[asyncio.Future[Any]] = set()
+        self._client_gone = False
+
+    def prepare(self) -> None:
+        self.application.request_started(self)
+
+    def on_finish(self) -> None:
+        self.application.request_ended(self)
+
+    def on_connection_close(self) -> None:
+        # As in Tornado's chat demo: a client that left releases what it waits for.
+        self.application.request_ended(self)
+        self._client_gone = True
+        for waiting in self._waits:
+            waiting.cancel()
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+
+    def write_json(self, payload: dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(tornado.escape.json_encode(payload))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ClientGone):
+            return  # nobody is listening
+        if isinstance(error, ApiError):
+            message = error.message
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+        else:
+            message = self._reason
+        self.finish(tornado.escape.json_encode({"error": message, "status": status_code}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ClientGone):
+            log.info("%s %s: client went away", self.request.method, self.request.uri)
+            return
+        super().log_exception(typ, value, tb)
+
+    def get_seconds(self, name: str = "seconds") -> float:
+        """The `seconds` query argument: a finite number in [0, SLEEP_MAX_SECONDS]."""
+        limit = self.application.config.sleep_max_seconds
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            raise ApiError(400, f"missing query parameter {name!r} (a number of seconds)")
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise ApiError(400, f"{name!r} must be a number, got {raw!r}") from None
+        if not math.isfinite(seconds) or not 0 <= seconds <= limit:
+            raise ApiError(400, f"{name!r} must be between 0 and {limit:g}, got {raw!r}")
+        return seconds
+
+    async def wait(self, awaitable: Awaitable[T], timeout: float, what: str) -> T:
+        """Await `awaitable` for at most `timeout` seconds, or until the client leaves.
+
+        Timeout: 504 naming `what`. Client gone: the wait is cancelled, so whatever
+        it holds (a timer, a pool slot, a broker subscription) is released now.
+        """
+        future = asyncio.ensure_future(awaitable)
+        self._waits.add(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ApiError(504, f"{what} did not finish within {timeout:g} s") from None
+        except asyncio.CancelledError:
+            if self._client_gone:
+                raise ClientGone() from None
+            raise  # the server itself is cancelling us: let it
+        finally:
+            self._waits.discard(future)
+
+
+class NotFoundHandler(JsonHandler):
+    """Answers every unknown path with a JSON 404."""
+
+    def prepare(self) -> None:
+        raise ApiError(404, f"no such endpoint: {self.request.path}")
+
+
+class HealthHandler(JsonHandler):
+    """Answers at once: liveness, plus the strategy's own checks (broker, pools)."""
+
+    async def get(self) -> None:
+        checks = await self.application.strategy.health()
+        healthy = all(state == "up" for state in checks.values())
+        self.write_json(
+            {
+                "status": "ok" if healthy else "degraded",
+                "strategy": self.application.strategy.name,
+                "in_flight": len(self.application.active) - 1,
+                "pid": os.getpid(),
+                "checks": checks,
+            },
+            status=200 if healthy else 503,
+        )

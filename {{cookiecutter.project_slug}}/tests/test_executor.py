@@ -1,0 +1,72 @@
+"""What only the executor strategy does: pool sizing, process pool, timeouts, shutdown."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from tornado.testing import gen_test
+
+from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
+from {{ cookiecutter.package_name }}.executor import ExecutorStrategy, PoolSettings, count_primes
+from {{ cookiecutter.package_name }}.settings import SettingsError
+
+from .support import AppTestCase, body
+
+
+def test_count_primes() -> None:
+    assert [count_primes(n) for n in (0, 2, 3, 10, 100, 1000)] == [0, 0, 1, 4, 25, 168]
+
+
+def test_pool_settings_come_from_the_environment() -> None:
+    pools = PoolSettings.from_env({"EXECUTOR_THREADS": "8", "CPU_PROCESSES": "2"})
+    assert (pools.threads, pools.processes) == (8, 2)
+    with pytest.raises(SettingsError, match="EXECUTOR_THREADS must be between 1 and 4096"):
+        PoolSettings.from_env({"EXECUTOR_THREADS": "0"})
+
+
+class SmallPoolTest(AppTestCase):
+    threads = 4
+
+    def get_app(self) -> ServiceApp:
+        pools = PoolSettings(threads=self.threads, processes=1, timeout=3.0, primes_max=10**6)
+        self.strategy = ExecutorStrategy(pools)
+        self.app = make_app(self.settings(), self.strategy)
+        return self.app
+
+    @gen_test(timeout=60)
+    async def test_wall_time_is_ceil_jobs_over_threads_times_the_job(self) -> None:
+        jobs, job = 10, 0.3
+        elapsed, responses = await self.timed_gather(*[f"/sleep?seconds={job}"] * jobs)
+        assert [r.code for r in responses] == [200] * jobs
+        waves = math.ceil(jobs / self.threads)  # 3 waves of 4 threads
+        assert waves * job <= elapsed < waves * job + 1.5, elapsed
+
+    @gen_test(timeout=30)
+    async def test_a_job_that_outlasts_the_timeout_gets_a_504(self) -> None:
+        response = await self.get("/sleep?seconds=4")
+        assert response.code == 504
+        assert body(response)["error"] == "the thread pool did not finish within 3 s"
+
+    @gen_test(timeout=60)
+    async def test_cpu_work_runs_on_the_process_pool(self) -> None:
+        response = await self.get("/primes?below=100000")
+        assert response.code == 200, response.body
+        assert body(response) == {"below": 100000, "primes": 9592, "strategy": "executor"}
+
+    @gen_test(timeout=30)
+    async def test_bad_primes_argument_gets_a_400(self) -> None:
+        for query in ("", "?below=x", "?below=-5", "?below=2000000"):
+            response = await self.get(f"/primes{query}")
+            assert response.code == 400, query
+            assert "'below' must be a whole number from 0 to 1000000" in body(response)["error"]
+
+    @gen_test(timeout=30)
+    async def test_close_shuts_both_pools_down(self) -> None:
+        threads, processes = self.strategy.threads, self.strategy.processes
+        await self.app.close()
+        for pool in (threads, processes):
+            with pytest.raises(RuntimeError, match="after shutdown"):
+                pool.submit(time.sleep, 0)
+        await self.app.start()  # tearDown closes again
