@@ -1,13 +1,13 @@
 """Shared pytest configuration."""
+
+from __future__ import annotations
+
+import pytest
 {%- if cookiecutter.async_strategy in ["celery", "async_client"] %}
 
 # Fixtures for the live services this strategy talks to (broker, worker, upstream).
 pytest_plugins = ["tests.fixtures_{{ cookiecutter.async_strategy }}"]
 {%- endif %}
-
-from __future__ import annotations
-
-import pytest
 
 
 @pytest.fixture(autouse=True)

@@ -58,5 +58,5 @@ def test_services_that_need_the_broker_wait_for_its_healthcheck() -> None:
     services = compose()["services"]
     for name, service in services.items():
         for dependency, condition in service.get("depends_on", {}).items():
-            if isinstance(condition, dict):
+            if condition.get("condition") == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{name} -> {dependency}"

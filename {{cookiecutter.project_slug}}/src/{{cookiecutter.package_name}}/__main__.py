@@ -25,11 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--processes", type=int, help="serving processes (PROCESSES)")
 {%- if cookiecutter.async_strategy == "celery" %}
 
-    worker = commands.add_parser("worker", help="run the Celery worker for this service")
-    worker.add_argument(
-        "celery_args",
-        nargs=argparse.REMAINDER,
-        help="extra `celery worker` options, e.g. --concurrency 200",
+    commands.add_parser(
+        "worker",
+        help="run the Celery worker; other options go to `celery worker`, e.g. --concurrency 200",
     )
 {%- endif %}
 
@@ -49,7 +47,10 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "worker":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     load_dotenv()
     try:
         config = Settings.from_env()
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         from .tasks.worker import run_worker
 
-        return run_worker(args.celery_args)
+        return run_worker(extra)
 {%- endif %}
     from .bench import run_bench
 

@@ -1,7 +1,393 @@
-"""placeholder"""
+"""`python -m {{ cookiecutter.package_name }} bench`: this service against baselines, same run.
+
+Starts the service as a real server process and a bare Tornado app as the
+baseline, drives both over real HTTP with a bounded asyncio load generator, and
+reports every headline number as a ratio to a baseline measured in the same run
+(shared machines are noisy: absolute numbers move, same-run ratios hold).
+"""
+
+from __future__ import annotations
+
 import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 from .settings import Settings
+
+PACKAGE = __package__ or "{{ cookiecutter.package_name }}"
+HOST = "127.0.0.1"
+PROBE_INTERVAL = 0.01  # /health probe: about 100 requests a second on one connection
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--requests", type=int, default=1000, help="concurrent /sleep requests")
+    parser.add_argument("--seconds", type=float, default=1.0, help="each /sleep's length")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions; medians are reported")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per req/s test")
+    parser.add_argument("--connections", type=int, default=50, help="keep-alive conns for req/s")
+    parser.add_argument(
+        "--blocking-requests", type=int, default=10, help="requests at the blocking baseline"
+    )
+    parser.add_argument(
+        "--blocking-seconds", type=float, default=0.2, help="time.sleep per blocking request"
+    )
+    parser.add_argument("--processes", action="store_true", help="also compare 2 processes to 1")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+
+
+# -- the baseline: bare Tornado, nothing of ours -------------------------------------------
+
+
+def serve_baseline(port: int, backlog: int) -> None:
+    """Hello-world, a non-blocking sleep and a blocking sleep, on a bare Tornado app."""
+    import tornado.httpserver
+    import tornado.netutil
+    import tornado.web
+
+    class Hello(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.write("Hello, world")
+
+    class Sleep(tornado.web.RequestHandler):
+        async def get(self) -> None:
+            await asyncio.sleep(float(self.get_argument("seconds")))
+            self.write("slept")
+
+    class Block(tornado.web.RequestHandler):
+        def get(self) -> None:
+            time.sleep(float(self.get_argument("seconds")))  # the anti-pattern, on purpose
+            self.write("blocked")
+
+    async def main() -> None:
+        app = tornado.web.Application(
+            [(r"/", Hello), (r"/sleep", Sleep), (r"/block", Block)], log_function=lambda _: None
+        )
+        server = tornado.httpserver.HTTPServer(app)
+        server.add_sockets(tornado.netutil.bind_sockets(port, HOST, backlog=backlog))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# -- the load generator -----------------------------------------------------------------------
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response with a Content-Length body; return its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def one_request(port: int, path: str, timeout: float) -> int:
+    """A request on a fresh connection (the worst case for the server); 0 on failure."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(HOST, port)
+            try:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                return await read_response(reader)
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+        return 0
+
+
+async def burst(port: int, path: str, count: int, timeout: float) -> dict[str, float]:
+    """`count` concurrent requests; wall time to the last answer and failures."""
+    started = time.perf_counter()
+    statuses = await asyncio.gather(*(one_request(port, path, timeout) for _ in range(count)))
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "failed": sum(status != 200 for status in statuses)}
+
+
+@dataclass
+class Probe:
+    """Times /health on one keep-alive connection until stopped."""
+
+    port: int
+    path: str = "/health"
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        reader, writer = await asyncio.open_connection(HOST, self.port)
+        request = f"GET {self.path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                writer.write(request)
+                try:
+                    async with asyncio.timeout(10):
+                        status = await read_response(reader)
+                except TimeoutError:
+                    self.failures += 1
+                    continue
+                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+                self.failures += status not in (200, 503)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), PROBE_INTERVAL)
+        finally:
+            writer.close()
+
+    def summary(self) -> dict[str, float]:
+        values = sorted(self.latencies_ms) or [float("nan")]
+        return {
+            "p50_ms": values[len(values) // 2],
+            "p99_ms": values[min(len(values) - 1, int(len(values) * 0.99))],
+            "probes": len(self.latencies_ms),
+            "probe_failures": self.failures,
+        }
+
+
+async def probed(
+    port: int, probe_port: int, path: str, count: int, timeout: float
+) -> dict[str, float]:
+    """A burst at `port` while /health on `probe_port` is timed."""
+    probe, stop = Probe(probe_port, "/health" if probe_port == port else "/"), asyncio.Event()
+    probing = asyncio.create_task(probe.run(stop))
+    result = await burst(port, path, count, timeout)
+    stop.set()
+    await probing
+    return result | probe.summary()
+
+
+async def idle_probe(port: int, path: str, seconds: float = 1.0) -> dict[str, float]:
+    probe, stop = Probe(port, path), asyncio.Event()
+    probing = asyncio.create_task(probe.run(stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await probing
+    return probe.summary()
+
+
+async def requests_per_second(port: int, path: str, connections: int, seconds: float) -> float:
+    """Requests answered per second by `connections` keep-alive clients."""
+    deadline = time.perf_counter() + seconds
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+    async def client() -> int:
+        done = 0
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while time.perf_counter() < deadline:
+                writer.write(request)
+                done += await read_response(reader) in (200, 503)
+        finally:
+            writer.close()
+        return done
+
+    started = time.perf_counter()
+    answered = await asyncio.gather(*(client() for _ in range(connections)))
+    return sum(answered) / (time.perf_counter() - started)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering")
+        if asyncio.run(one_request(port, "/health", 1.0)) or asyncio.run(
+            one_request(port, "/", 1.0)
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port} within {timeout:g} s")
+
+
+@contextlib.contextmanager
+def running(command: list[str], port: int | None, env: dict[str, str]) -> Iterator[int]:
+    """Run `command` (a server when `port` is set) in its own process group; yield its pid."""
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and package)
+        command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        if port is not None:
+            wait_until_up(port, process)
+        yield process.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has used (Linux)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve_command(port: int, processes: int = 1) -> list[str]:
+    return [sys.executable, "-m", PACKAGE, "serve", "--port", str(port),
+            "--processes", str(processes)]  # fmt: skip
+
+
+def extra_processes() -> list[list[str]]:
+    """What the strategy needs besides the web process (the Celery worker)."""
+{%- if cookiecutter.async_strategy == "celery" %}
+    return [[sys.executable, "-m", PACKAGE, "worker"]]
+{%- else %}
+    return []
+{%- endif %}
+
+
+# -- one repetition -----------------------------------------------------------------------------
+
+
+def measure_once(args: argparse.Namespace, config: Settings) -> dict[str, float]:
+    ours, bare = free_port(), free_port()
+    env = {"LOG_LEVEL": "WARNING", "SLEEP_MAX_SECONDS": str(max(args.seconds, 60))}
+    baseline = [sys.executable, "-m", PACKAGE, "bench", "--serve-baseline", str(bare)]
+    sleep = f"/sleep?seconds={args.seconds:g}"
+    block = f"/block?seconds={args.blocking_seconds:g}"
+    timeout = args.seconds + 60
+    with contextlib.ExitStack() as stack:
+        for command in extra_processes():
+            stack.enter_context(running(command, None, env))
+        pid = stack.enter_context(running(serve_command(ours), ours, env))
+        stack.enter_context(running(baseline, bare, env))
+        results = {
+            "idle": asyncio.run(idle_probe(ours, "/health")),
+            "bare_idle": asyncio.run(idle_probe(bare, "/")),
+            "sleeps": asyncio.run(probed(ours, ours, sleep, args.requests, timeout)),
+            "bare_sleeps": asyncio.run(probed(bare, bare, sleep, args.requests, timeout)),
+            "blocking": asyncio.run(probed(bare, bare, block, args.blocking_requests, timeout)),
+            "health_rps": asyncio.run(
+                requests_per_second(ours, "/health", args.connections, args.duration)
+            ),
+            "bare_rps": asyncio.run(
+                requests_per_second(bare, "/", args.connections, args.duration)
+            ),
+        }
+        results["peak_rss_mb"] = peak_rss_mb(pid)
+    if args.processes:
+        results["processes"] = compare_processes(args, env)
+    return flatten(results)
+
+
+def compare_processes(args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+    rates = {}
+    for processes in (1, 2):
+        port = free_port()
+        with running(serve_command(port, processes), port, env):
+            rates[f"rps_{processes}"] = asyncio.run(
+                requests_per_second(port, "/health", args.connections, args.duration)
+            )
+    return rates
+
+
+def flatten(results: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in results.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def ratios(m: dict[str, float], args: argparse.Namespace) -> dict[str, float]:
+    """The headline numbers, each against a baseline from the same repetition."""
+    found = {
+        "sleep_wall_vs_ideal": m["sleeps.wall_s"] / args.seconds,
+        "bare_sleep_wall_vs_ideal": m["bare_sleeps.wall_s"] / args.seconds,
+        "health_p99_loaded_vs_bare_loaded": m["sleeps.p99_ms"] / m["bare_sleeps.p99_ms"],
+        "health_p99_loaded_vs_idle": m["sleeps.p99_ms"] / m["idle.p99_ms"],
+        "health_rps_vs_bare_hello": m["health_rps"] / m["bare_rps"],
+        "blocking_wall_vs_ideal": m["blocking.wall_s"] / args.blocking_seconds,
+    }
+    if "processes.rps_1" in m:
+        found["two_processes_vs_one"] = m["processes.rps_2"] / m["processes.rps_1"]
+    return found
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def report(m: dict[str, float], r: dict[str, float], args: argparse.Namespace) -> str:
+    """A plain-text table: measurement, load, our median, and the same-run comparison."""
+    burst = f"{args.requests} x {args.seconds:g} s"
+    blocking = f"{args.blocking_requests} x time.sleep({args.blocking_seconds:g})"
+    rows = [
+        ("/sleep burst", burst, f"{m['sleeps.wall_s']:.2f} s",
+         f"x{r['sleep_wall_vs_ideal']:.2f} of ideal (bare Tornado "
+         f"x{r['bare_sleep_wall_vs_ideal']:.2f}), failed {m['sleeps.failed']:g}"),
+        ("/health idle", "p50 / p99", f"{m['idle.p50_ms']:.2f} / {m['idle.p99_ms']:.2f} ms",
+         f"bare Tornado {m['bare_idle.p50_ms']:.2f} / {m['bare_idle.p99_ms']:.2f} ms"),
+        ("/health in the burst", "p50 / p99",
+         f"{m['sleeps.p50_ms']:.2f} / {m['sleeps.p99_ms']:.2f} ms",
+         f"p99 x{r['health_p99_loaded_vs_bare_loaded']:.2f} of bare Tornado's in its burst"),
+        ("/health req/s", f"{args.connections} connections", f"{m['health_rps']:.0f}",
+         f"x{r['health_rps_vs_bare_hello']:.2f} of bare hello-world ({m['bare_rps']:.0f})"),
+        ("blocking baseline", blocking, f"{m['blocking.wall_s']:.2f} s",
+         f"x{r['blocking_wall_vs_ideal']:.1f} of ideal; /health p50 {m['blocking.p50_ms']:.0f} ms"),
+        ("peak RSS", "web process", f"{m['peak_rss_mb']:.0f} MB", ""),
+    ]  # fmt: skip
+    if "two_processes_vs_one" in r:
+        rows.append(("2 processes", "/health req/s", f"{m['processes.rps_2']:.0f}",
+                     f"x{r['two_processes_vs_one']:.2f} of 1 process"))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def raise_open_file_limit() -> None:
+    """A burst of N connections needs N descriptors on each side."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run_bench(args: argparse.Namespace, config: Settings) -> int:
-    return 0
+    if args.serve_baseline:
+        serve_baseline(args.serve_baseline, config.backlog)
+        return 0
+    raise_open_file_limit()
+    runs = []
+    for repetition in range(1, args.repeat + 1):
+        print(f"repetition {repetition}/{args.repeat} ...", file=sys.stderr, flush=True)
+        runs.append(measure_once(args, config))
+    headline = median_of([ratios(run, args) for run in runs])  # ratios within each run
+    medians = median_of(runs)
+    print(report(medians, headline, args))
+    payload = {"strategy": "{{ cookiecutter.async_strategy }}", "arguments": vars(args) | {"json": None},
+               "medians": medians, "ratios": headline, "runs": runs}  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return 1 if medians["sleeps.failed"] else 0

@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 class ApiError(tornado.web.HTTPError):
     """An error the client should read: answered as `{"error": message, "status": code}`."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, log_message="%s", reason=None)
-        self.args = (message,)
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(status, "%s", message)
         self.message = message
         self.headers = headers or {}
+        self.extra = extra  # more fields for the JSON answer
 
 
 class ClientGone(tornado.web.HTTPError):
@@ -76,13 +78,12 @@ class JsonHandler(tornado.web.RequestHandler):
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, ClientGone):
             return  # nobody is listening
+        payload: dict[str, Any] = {"error": self._reason, "status": status_code}
         if isinstance(error, ApiError):
-            message = error.message
+            payload.update(error.extra, error=error.message)
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        else:
-            message = self._reason
-        self.finish(tornado.escape.json_encode({"error": message, "status": status_code}))
+        self.finish(tornado.escape.json_encode(payload))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ClientGone):

@@ -1,0 +1,318 @@
+"""What only the celery strategy does: the awaiting layer, the task API, the faults."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+from celery.backends.redis import RedisBackend
+from celery.contrib.testing.worker import start_worker as start_worker_thread
+from tornado.httpclient import HTTPResponse
+from tornado.testing import gen_test
+
+from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
+from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
+from {{ cookiecutter.package_name }}.tasks import CeleryStrategy
+from {{ cookiecutter.package_name }}.tasks.client import TaskClient
+from {{ cookiecutter.package_name }}.tasks.publishers import AmqpPublisher, ThreadPublisher
+from {{ cookiecutter.package_name }}.tasks.settings import CelerySettings
+from {{ cookiecutter.package_name }}.tasks.waiters import (
+    PollingWaiter,
+    RedisResultWaiter,
+    ReplyQueueWaiter,
+    WebRedisBackend,
+)
+from {{ cookiecutter.package_name }}.tasks.worker import make_celery
+
+from .fixtures_celery import Worker, require_broker
+from .support import AppTestCase, body, closed_port
+
+LIVE = CelerySettings.from_env  # the project's broker, with this session's queue
+
+
+# -- settings and wiring (no broker needed) ----------------------------------------------
+
+
+def test_the_waiter_follows_the_result_backend() -> None:
+    def waiter(broker: str, backend: str) -> type:
+        settings = CelerySettings(broker_url=broker, result_backend=backend)
+        return type(TaskClient(make_celery(settings, web=True), settings).waiter)
+
+    assert waiter("redis://h:1/0", "redis://h:1/1") is RedisResultWaiter
+    assert waiter("amqp://h:1//", "rpc://") is ReplyQueueWaiter
+    assert waiter("amqp://h:1//", "redis://h:1/1") is RedisResultWaiter
+    assert waiter("redis://h:1/0", "db+sqlite:///results.db") is PollingWaiter
+
+
+def test_the_publisher_follows_the_broker() -> None:
+    def publisher(broker: str) -> type:
+        settings = CelerySettings(broker_url=broker, result_backend="redis://h:1/1")
+        return type(TaskClient(make_celery(settings, web=True), settings).publisher)
+
+    assert publisher("amqp://guest:guest@h:1//") is AmqpPublisher
+    assert publisher("redis://h:1/0") is ThreadPublisher
+
+
+def test_rpc_results_need_a_rabbitmq_broker() -> None:
+    with pytest.raises(SettingsError, match=r"rpc:// needs a RabbitMQ broker"):
+        CelerySettings.from_env(
+            {"CELERY_BROKER_URL": "redis://h/0", "CELERY_RESULT_BACKEND": "rpc://"}
+        )
+
+
+def test_the_web_process_does_not_subscribe_per_task() -> None:
+    settings = CelerySettings(broker_url="redis://h:1/0", result_backend="redis://h:1/1")
+    web_backend = type(make_celery(settings, web=True).backend)
+    assert web_backend is WebRedisBackend
+    assert web_backend.on_task_call is not RedisBackend.on_task_call  # no blocking SUBSCRIBE
+    assert type(make_celery(settings).backend) is RedisBackend  # the worker's
+
+
+def test_worker_defaults_suit_sleeping_tasks() -> None:
+    settings = CelerySettings.from_env({})
+    assert (settings.worker_pool, settings.worker_concurrency) == ("threads", 100)
+    conf = make_celery(settings).conf
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+
+
+# -- fast tests: Celery's in-memory broker and a worker thread -------------------------------
+
+MEMORY = CelerySettings(
+    broker_url="memory://", result_backend="cache+memory://", queue="memory",
+    result_timeout=5.0, publish_timeout=2.0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def memory_app() -> Iterator[Celery]:
+    app = make_celery(MEMORY, web=True)
+    app.conf.broker_transport_options = {"polling_interval": 0.01}
+    with start_worker_thread(app, pool="threads", concurrency=8, perform_ping_check=False):
+        yield app
+
+
+class MemoryTest(AppTestCase):
+    """The HTTP layer over the in-memory broker: fast, no services needed."""
+
+    @pytest.fixture(autouse=True)
+    def _use_memory_app(self, memory_app: Celery) -> None:
+        self.memory_app = memory_app
+
+    def get_app(self) -> ServiceApp:
+        strategy = CeleryStrategy(MEMORY)
+        strategy.client = TaskClient(self.memory_app, MEMORY)
+        self.app = make_app(Settings(sleep_max_seconds=5), strategy)
+        return self.app
+
+    @gen_test(timeout=30)
+    async def test_a_result_comes_back_through_the_polling_waiter(self) -> None:
+        response = await self.post("/tasks/add", {"args": [2, 3], "wait": True})
+        assert (response.code, body(response)) == (200, {"state": "SUCCESS", "result": 5})
+
+    @gen_test(timeout=30)
+    async def test_a_failing_task_is_a_500_naming_the_exception(self) -> None:
+        response = await self.post("/tasks/fail", {"args": ["boom"], "wait": True})
+        assert response.code == 500
+        payload = body(response)
+        assert payload["error"] == "task fail failed: ValueError: boom"
+        assert payload["exception"] == "ValueError"
+
+    async def post(self, path: str, payload: Any) -> HTTPResponse:
+        return await self.get(path, method="POST", body=json.dumps(payload))
+
+
+# -- live tests: the project's real broker and a real worker --------------------------------
+
+
+@pytest.mark.usefixtures("live_worker")
+class LiveTest(AppTestCase):
+    async def post(self, path: str, payload: Any, raw: bytes | None = None) -> HTTPResponse:
+        data = raw if raw is not None else json.dumps(payload).encode()
+        return await self.get(path, method="POST", body=data)
+
+    @gen_test(timeout=30)
+    async def test_add_waits_for_the_result(self) -> None:
+        response = await self.post("/tasks/add", {"args": [2, 3], "wait": True})
+        assert (response.code, body(response)) == (200, {"state": "SUCCESS", "result": 5})
+
+    @gen_test(timeout=30)
+    async def test_a_task_that_raises_is_a_500_with_its_type_and_message(self) -> None:
+        response = await self.post("/tasks/fail", {"args": ["on purpose"], "wait": True})
+        assert response.code == 500
+        payload = body(response)
+        assert payload["error"] == "task fail failed: ValueError: on purpose"
+        assert payload["exception"] == "ValueError"
+
+    @gen_test(timeout=30)
+    async def test_a_task_that_is_too_slow_is_a_504_and_is_revoked(self) -> None:
+        response = await self.post("/tasks/sleep", {"args": [3], "wait": True, "timeout": 0.5})
+        assert response.code == 504
+        assert body(response)["error"].endswith("did not finish within 0.5 s; it was revoked")
+
+    @gen_test(timeout=30)
+    async def test_submit_then_look_the_task_up(self) -> None:
+        response = await self.post("/tasks/add", {"args": [20, 22]})
+        assert response.code == 202
+        task_id = body(response)["id"]
+        assert response.headers["Location"] == f"/tasks/{task_id}"
+        for _ in range(100):
+            state = body(await self.get(f"/tasks/{task_id}"))
+            if state["state"] == "SUCCESS":
+                break
+            await asyncio.sleep(0.05)
+        assert state == {"id": task_id, "state": "SUCCESS", "result": 42}
+
+    @gen_test(timeout=30)
+    async def test_a_task_this_process_never_saw(self) -> None:
+        unknown = "8f2b3c1e-1111-4222-8333-944455556666"
+        response = await self.get(f"/tasks/{unknown}")
+        if LIVE().result_backend.startswith("rpc://"):
+            assert response.code == 404
+            assert "rpc:// result backend" in body(response)["error"]
+        else:  # a shared backend: Celery cannot tell "unknown" from "not started"
+            assert (response.code, body(response)["state"]) == (200, "PENDING")
+
+    @gen_test(timeout=30)
+    async def test_revoke(self) -> None:
+        task_id = body(await self.post("/tasks/sleep", {"args": [0.1]}))["id"]
+        response = await self.get(f"/tasks/{task_id}", method="DELETE")
+        assert (response.code, body(response)) == (202, {"id": task_id, "state": "REVOKED"})
+
+    @gen_test(timeout=30)
+    async def test_bad_requests_get_json_errors(self) -> None:
+        cases = [
+            ("/tasks/nope", b"{}", 404, "no such task: 'nope' (tasks: add, fail, sleep)"),
+            ("/tasks/add", b"{not json", 400, "the body is not valid JSON"),
+            ("/tasks/add", b"[1, 2]", 400, "the body must be a JSON object"),
+            ("/tasks/add", b'{"args": 5}', 400, "'args' must be a JSON array"),
+            ("/tasks/add", b'{"timeout": -1}', 400, "'timeout' must be a number"),
+            ("/tasks/add", b"x" * 70_000, 413, "the body is over 64 KiB"),
+        ]
+        for path, raw, status, message in cases:
+            response = await self.post(path, None, raw=raw)
+            assert response.code == status, (path, raw[:20])
+            assert body(response)["error"].startswith(message)
+        response = await self.get("/tasks/not-a-uuid-but-long-enough-0000000000")
+        assert response.code == 404
+
+    @gen_test(timeout=60)
+    async def test_50_slow_tasks_wait_together_without_a_thread_each(self) -> None:
+        threads_before = threading.active_count()
+        sleeps = asyncio.ensure_future(self.timed_gather(*["/sleep?seconds=0.5"] * 50))
+        await asyncio.sleep(0.25)
+        started = time.monotonic()
+        health = await self.get("/health")
+        health_took = time.monotonic() - started
+        threads_during = threading.enumerate()
+        elapsed, responses = await sleeps
+        assert [r.code for r in responses] == [200] * 50
+        assert elapsed < 0.5 * 6, f"50 tasks took {elapsed:.2f} s (25 s one after another)"
+        assert health.code == 200
+        assert health_took < 0.5
+        # No thread per waiting request: 4 publish threads, plus asyncio's default
+        # pool (at most 6 here) where the test client resolves "localhost".
+        publishing = [t for t in threads_during if t.name.startswith("celery-publish")]
+        assert len(publishing) <= 4
+        assert len(threads_during) - threads_before <= 4 + 6
+
+
+@pytest.mark.usefixtures("live_worker")
+class BackpressureTest(AppTestCase):
+    def get_app(self) -> ServiceApp:
+        settings = dataclasses.replace(LIVE(), max_in_flight=2)
+        self.app = make_app(Settings(sleep_max_seconds=5), CeleryStrategy(settings))
+        return self.app
+
+    @gen_test(timeout=30)
+    async def test_past_the_limit_a_request_gets_503_and_retry_after(self) -> None:
+        _, responses = await self.timed_gather(*["/sleep?seconds=1"] * 3)
+        codes = sorted(r.code for r in responses)
+        assert codes == [200, 200, 503]
+        refused = next(r for r in responses if r.code == 503)
+        assert refused.headers["Retry-After"] == "1"
+        assert body(refused)["error"].startswith("too busy: 2 tasks already in flight")
+
+
+class BrokerDownTest(AppTestCase):
+    """The broker's port is closed: 503 at once, and the loop keeps answering."""
+
+    def get_app(self) -> ServiceApp:
+        live = LIVE()
+        dead = live.broker_url.replace(str(urlport(live.broker_url)), str(closed_port()))
+        backend = live.result_backend
+        if backend.startswith("redis"):
+            backend = backend.replace(str(urlport(backend)), str(closed_port()))
+        settings = dataclasses.replace(live, broker_url=dead, result_backend=backend)
+        self.app = make_app(Settings(sleep_max_seconds=5), CeleryStrategy(settings))
+        return self.app
+
+    @gen_test(timeout=30)
+    async def test_sleep_is_a_fast_503_and_health_says_why(self) -> None:
+        started = time.monotonic()
+        response = await self.get("/sleep?seconds=1")
+        assert response.code == 503
+        assert body(response)["error"].startswith("broker unavailable:")
+        assert response.headers["Retry-After"] == "5"
+        assert time.monotonic() - started < 3
+        started = time.monotonic()
+        health = await self.get("/health")
+        assert health.code == 503
+        assert body(health)["status"] == "degraded"
+        assert "down" in body(health)["checks"].values()
+        assert time.monotonic() - started < 3
+
+
+def urlport(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or 0
+
+
+class WorkerDiesTest(AppTestCase):
+    """A worker killed mid-task: the task is delivered again and finishes elsewhere."""
+
+    def setUp(self) -> None:
+        require_broker()
+        self.queue = f"{os.environ['CELERY_QUEUE']}-kill"
+        self.settings_ = dataclasses.replace(LIVE(), queue=self.queue)
+        super().setUp()
+
+    def get_app(self) -> ServiceApp:
+        self.strategy = CeleryStrategy(self.settings_)
+        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
+        return self.app
+
+    @pytest.fixture(autouse=True)
+    def _workers(self, start_worker: type[Worker]) -> None:
+        self.start_worker = start_worker
+
+    @gen_test(timeout=90)
+    async def test_the_task_is_redelivered_to_the_next_worker(self) -> None:
+        env = {"CELERY_QUEUE": self.queue}
+        first = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
+        client = self.strategy.client
+        task_id = await client.submit("{{ cookiecutter.package_name }}.tasks.sleep", [2], {})
+        await self.until_state(task_id, "STARTED")
+        first.kill()
+        await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
+        state = await self.until_state(task_id, "SUCCESS", timeout=60)
+        assert state.result == 2
+
+    async def until_state(self, task_id: str, wanted: str, timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = await self.strategy.client.status(task_id)
+            if state is not None and state.state == wanted:
+                return state
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"task {task_id} never reached {wanted} (last: {state})")
