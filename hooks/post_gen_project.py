@@ -10,23 +10,36 @@ from pathlib import Path
 # Rendered by cookiecutter. tojson escapes quotes, so no answer can break out of the string.
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
+# async_client talks to one service: the broker answer picks which.
+CLIENT_FILES = {
+    "none": [
+        "src/{package}/async_client/upstream.py",
+        "tests/fixtures_upstream.py",
+        "tests/test_upstream.py",
+    ],
+    "redis": [
+        "src/{package}/async_client/redis_channels.py",
+        "src/{package}/async_client/channels.py",
+        "tests/fixtures_redis.py",
+        "tests/test_redis_channels.py",
+        "tests/test_long_poll.py",
+    ],
+    "rabbitmq": [
+        "src/{package}/async_client/amqp_channels.py",
+        "src/{package}/async_client/channels.py",
+        "tests/fixtures_amqp.py",
+        "tests/test_amqp_channels.py",
+        "tests/test_long_poll.py",
+    ],
+}
+CLIENT_TESTS = sorted({path for paths in CLIENT_FILES.values() for path in paths if "tests/" in path})
 # Every strategy's own files; all but the chosen strategy's are removed.
 STRATEGY_FILES = {
     "coroutine": ["src/{package}/coroutine.py", "tests/test_coroutine.py"],
     "callback": ["src/{package}/callback.py", "tests/test_callback.py"],
     "executor": ["src/{package}/executor.py", "tests/test_executor.py"],
     "celery": ["src/{package}/tasks", "tests/test_celery.py", "tests/fixtures_celery.py"],
-    "async_client": [
-        "src/{package}/async_client",
-        "tests/test_async_client.py",
-        "tests/fixtures_async_client.py",
-    ],
-}
-# async_client talks to one service: the broker answer picks which.
-CLIENT_FILES = {
-    "none": ["src/{package}/async_client/upstream.py", "tests/test_async_client_upstream.py"],
-    "redis": ["src/{package}/async_client/redis_channels.py", "tests/test_async_client_redis.py"],
-    "rabbitmq": ["src/{package}/async_client/amqp_channels.py", "tests/test_async_client_amqp.py"],
+    "async_client": ["src/{package}/async_client", *CLIENT_TESTS],
 }
 DOCKER_FILES = ["Dockerfile", "compose.yaml", ".dockerignore", "tests/test_docker.py"]
 SECRET_PLACEHOLDER = "change-me"
@@ -50,9 +63,10 @@ def remove_other_strategies(project: Path, strategy: str, package: str) -> None:
 def remove_other_clients(project: Path, strategy: str, broker: str, package: str) -> None:
     if strategy != "async_client":
         return
+    keep = set(CLIENT_FILES[broker])
     for name, files in CLIENT_FILES.items():
         if name != broker:
-            remove(project, files, package)
+            remove(project, [path for path in files if path not in keep], package)
 
 
 def remove_docker_files(project: Path, use_docker: bool) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
-{%- if cookiecutter.async_strategy in ["celery", "async_client"] %}
+{%- set clients = {"none": "upstream", "redis": "redis", "rabbitmq": "amqp"} %}
+{%- if cookiecutter.async_strategy == "celery" %}
 
-# Fixtures for the live services this strategy talks to (broker, worker, upstream).
-pytest_plugins = ["tests.fixtures_{{ cookiecutter.async_strategy }}"]
+# Fixtures for the live services this strategy talks to (the broker, a worker).
+pytest_plugins = ["tests.fixtures_celery"]
+{%- elif cookiecutter.async_strategy == "async_client" %}
+
+# Fixtures for the live service this strategy talks to.
+pytest_plugins = ["tests.fixtures_{{ clients[cookiecutter.__broker] }}"]
 {%- endif %}
 
 

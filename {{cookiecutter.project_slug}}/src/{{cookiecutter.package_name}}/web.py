@@ -17,7 +17,15 @@ if TYPE_CHECKING:
 
     from .app import ServiceApp
 
-__all__ = ["ApiError", "ClientGone", "HealthHandler", "JsonHandler", "NotFoundHandler", "Routes"]
+__all__ = [
+    "ApiError",
+    "ClientGone",
+    "HealthHandler",
+    "JsonHandler",
+    "NotFoundHandler",
+    "Routes",
+    "WaitTimedOut",
+]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -33,6 +41,13 @@ class ApiError(tornado.web.HTTPError):
         self.message = message
         self.headers = headers or {}
         self.extra = extra  # more fields for the JSON answer
+
+
+class WaitTimedOut(ApiError):
+    """A bounded wait ran out: 504, unless the handler has a better answer."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        super().__init__(504, f"{what} did not finish within {timeout:g} s")
 
 
 class ClientGone(tornado.web.HTTPError):
@@ -116,7 +131,7 @@ class JsonHandler(tornado.web.RequestHandler):
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            raise ApiError(504, f"{what} did not finish within {timeout:g} s") from None
+            raise WaitTimedOut(what, timeout) from None
         except asyncio.CancelledError:
             if self._client_gone:
                 raise ClientGone() from None

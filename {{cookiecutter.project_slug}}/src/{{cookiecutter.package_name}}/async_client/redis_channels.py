@@ -1,0 +1,171 @@
+"""Redis through redis.asyncio: a server-side blocking wait, and long-polling.
+
+- `/sleep`: `BLPOP` on a key nobody pushes to, so Redis itself holds the wait
+  (a stand-in for waiting on a job queue). Each waiting /sleep holds one pooled
+  connection, like any blocking command: REDIS_MAX_CONNECTIONS caps them.
+- `/wait` + `/notify`: PUBLISH, and ONE pattern subscription per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import redis.asyncio as aioredis
+
+from ..settings import Settings, read_number
+from ..web import ApiError, JsonHandler
+from .channels import BrokerDown, LocalWaiters, channel_routes
+
+if TYPE_CHECKING:
+    from ..web import Routes
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+    max_connections: int = 256
+    # Connecting, and every command but the blocking ones, must answer within this.
+    timeout: float = 2.0
+    prefix: str = "{{ cookiecutter.package_name }}"
+    wait_max_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        return cls(
+            url=env.get("REDIS_URL") or cls.url,
+            max_connections=read_number(
+                env, "REDIS_MAX_CONNECTIONS", cls.max_connections, int, 1, 10_000
+            ),
+            timeout=read_number(env, "REDIS_TIMEOUT", cls.timeout, float, 0.1, 60.0),
+            prefix=env.get("CHANNEL_PREFIX") or cls.prefix,
+            wait_max_seconds=read_number(
+                env, "WAIT_MAX_SECONDS", cls.wait_max_seconds, float, 1.0, 3600.0
+            ),
+        )
+
+
+class SleepHandler(JsonHandler):
+    """Waits for Redis to answer a `BLPOP` that times out after `seconds`."""
+
+    def initialize(self, strategy: RedisStrategy) -> None:  # type: ignore[override]
+        super().initialize()
+        self.strategy = strategy
+
+    async def get(self) -> None:
+        seconds = self.get_seconds()
+        limit = seconds + self.strategy.settings.timeout
+        try:
+            await self.wait(self.strategy.sleep(seconds), limit, "Redis")
+        except BrokerDown as error:
+            raise ApiError(503, f"Redis unavailable: {error}", {"Retry-After": "5"}) from None
+        self.write_json({"slept": seconds, "strategy": RedisStrategy.name})
+
+
+class RedisStrategy:
+    name: ClassVar[str] = "async_client"
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        self.wait_max_seconds = settings.wait_max_seconds
+        self.waiters = LocalWaiters()
+        self.channel_prefix = f"{settings.prefix}:notify:"
+        self.subscribed = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self._redis: aioredis.Redis | None = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BrokerDown("not started")
+        return self._redis
+
+    @property
+    def healthy(self) -> bool:
+        return self.subscribed.is_set()
+
+    def routes(self) -> Routes:
+        return [(r"/sleep", SleepHandler, {"strategy": self}), *channel_routes(self)]
+
+    async def start(self, timeout: float = 2.0) -> None:
+        """One pool per process, opened here (after any fork), closed in close()."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.settings.url,
+            max_connections=self.settings.max_connections,
+            timeout=self.settings.timeout,  # waiting for a free pooled connection
+            socket_connect_timeout=self.settings.timeout,
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
+        self._listener = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):  # Redis down: serve 503s until it is back
+            await asyncio.wait_for(self.subscribed.wait(), timeout)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
+        if self._redis is not None:
+            await self._redis.aclose(close_connection_pool=True)
+            self._redis = None
+
+    async def health(self) -> dict[str, str]:
+        return {"redis": "up" if self.healthy else "down"}
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds == 0:
+            return  # BLPOP's 0 means "forever"
+        key = f"{self.settings.prefix}:sleep:{uuid.uuid4().hex}"
+        try:
+            await self.redis.blpop([key], timeout=seconds)
+        except (aioredis.RedisError, OSError) as error:
+            raise BrokerDown(str(error) or type(error).__name__) from error
+
+    async def notify(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await self.redis.publish(self.channel_prefix + channel, json.dumps(message))
+        except (aioredis.RedisError, OSError, TimeoutError) as error:
+            raise BrokerDown(str(error) or type(error).__name__) from error
+
+    async def _listen(self) -> None:
+        """Keep one PSUBSCRIBE alive, reconnecting with backoff, and wake local waiters."""
+        backoff = 0.1
+        pubsub = self.redis.pubsub()
+        try:
+            while True:
+                try:
+                    await pubsub.psubscribe(self.channel_prefix + "*")
+                    self.subscribed.set()
+                    backoff = 0.1
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=1.0
+                        )
+                        if message and message["type"] == "pmessage":
+                            channel = bytes(message["channel"]).decode()
+                            name = channel.removeprefix(self.channel_prefix)
+                            self.waiters.wake_from_bytes(name, bytes(message["data"]))
+                except (aioredis.RedisError, OSError) as error:
+                    if self.subscribed.is_set():
+                        log.warning("Redis subscription lost (%s); reconnecting", error)
+                    self.subscribed.clear()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    with contextlib.suppress(aioredis.RedisError, OSError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def make_strategy(config: Settings, env: Mapping[str, str] | None = None) -> RedisStrategy:
+    return RedisStrategy(RedisSettings.from_env(os.environ if env is None else env))

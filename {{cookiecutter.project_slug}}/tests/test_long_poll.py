@@ -1,0 +1,115 @@
+"""Long-polling across processes through the broker: /wait and /notify."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import tornado.httpserver
+import tornado.testing
+from tornado.httpclient import HTTPResponse
+from tornado.testing import gen_test
+
+from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from .support import AppTestCase, body
+
+
+class LongPollTest(AppTestCase):
+    async def notify(self, channel: str, message: Any, url: str | None = None) -> HTTPResponse:
+        target = url or self.get_url(f"/notify/{channel}")
+        return await self.http_client.fetch(
+            target, method="POST", body=json.dumps(message), raise_error=False
+        )
+
+    async def until_waiting(self, app: ServiceApp, count: int) -> None:
+        waiters = app.strategy.waiters  # type: ignore[attr-defined]
+        for _ in range(200):
+            if waiters.count() >= count:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{waiters.count()} waiters, expected {count}")
+
+    @gen_test(timeout=30)
+    async def test_a_notify_wakes_a_wait(self) -> None:
+        waiting = asyncio.ensure_future(self.get("/wait/news?timeout=10"))
+        await self.until_waiting(self.app, 1)
+        sent = await self.notify("news", {"headline": "hello"})
+        assert (sent.code, body(sent)) == (202, {"channel": "news", "sent": True})
+        response = await waiting
+        assert response.code == 200
+        assert body(response) == {"channel": "news", "message": {"headline": "hello"}}
+
+    @gen_test(timeout=30)
+    async def test_a_notify_on_one_server_wakes_a_wait_on_another(self) -> None:
+        other = make_app(Settings())  # a second instance: another process in production
+        await other.start()
+        server = tornado.httpserver.HTTPServer(other)
+        sock, port = tornado.testing.bind_unused_port()
+        server.add_socket(sock)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            waiting = asyncio.ensure_future(
+                self.http_client.fetch(f"{url}/wait/shared?timeout=10", raise_error=False)
+            )
+            await self.until_waiting(other, 1)
+            await self.notify("shared", {"from": "the first server"})
+            response = await waiting
+            assert body(response)["message"] == {"from": "the first server"}
+        finally:
+            server.stop()
+            await other.close()
+
+    @gen_test(timeout=60)
+    async def test_one_notify_wakes_200_waiters_and_the_loop_stays_free(self) -> None:
+        waiting = [asyncio.ensure_future(self.get("/wait/crowd?timeout=20")) for _ in range(200)]
+        await self.until_waiting(self.app, 200)
+        started = time.monotonic()
+        health = await self.get("/health")
+        assert health.code == 200
+        assert time.monotonic() - started < 0.5
+        await self.notify("crowd", {"n": 1})
+        responses = await asyncio.gather(*waiting)
+        assert [r.code for r in responses] == [200] * 200
+        assert self.app.strategy.waiters.count() == 0  # type: ignore[attr-defined]
+
+    @gen_test(timeout=30)
+    async def test_no_message_before_the_timeout_is_a_204(self) -> None:
+        started = time.monotonic()
+        response = await self.get("/wait/quiet?timeout=0.3")
+        assert response.code == 204
+        assert 0.3 <= time.monotonic() - started < 2
+        assert self.app.strategy.waiters.count() == 0  # type: ignore[attr-defined]
+
+    @gen_test(timeout=30)
+    async def test_bad_input_gets_json_errors(self) -> None:
+        cases = [
+            (await self.get("/wait/bad%20name"), 400, "a channel name is 1 to 64 of"),
+            (await self.get("/wait/" + "x" * 65), 400, "a channel name is 1 to 64 of"),
+            (await self.get("/wait/ok?timeout=abc"), 400, "'timeout' must be a number"),
+            (await self.get("/wait/ok?timeout=0"), 400, "'timeout' must be more than 0"),
+            (await self.get("/wait/ok?timeout=9999"), 400, "'timeout' must be more than 0"),
+            (await self.notify("ok", [1, 2]), 400, "the message must be a JSON object"),
+            (await self.notify("ok", {"big": "x" * 70_000}), 413, "the message is over 64 KiB"),
+        ]
+        for response, status, message in cases:
+            assert response.code == status, body(response)
+            assert body(response)["error"].startswith(message)
+        raw = await self.http_client.fetch(
+            self.get_url("/notify/ok"), method="POST", body="{oops", raise_error=False
+        )
+        assert (raw.code, body(raw)["error"][:26]) == (400, "the body is not valid JSON")
+
+    @gen_test(timeout=30)
+    async def test_a_waiter_whose_client_leaves_is_dropped_at_once(self) -> None:
+        waiting = asyncio.ensure_future(self.get("/wait/left?timeout=10", request_timeout=0.3))
+        await self.until_waiting(self.app, 1)
+        await asyncio.gather(waiting, return_exceptions=True)  # our client hangs up
+        for _ in range(50):
+            if self.app.strategy.waiters.count() == 0:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.02)
+        assert self.app.strategy.waiters.count() == 0  # type: ignore[attr-defined]
