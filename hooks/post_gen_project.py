@@ -32,7 +32,9 @@ CLIENT_FILES = {
         "tests/test_long_poll.py",
     ],
 }
-CLIENT_TESTS = sorted({path for paths in CLIENT_FILES.values() for path in paths if "tests/" in path})
+CLIENT_TESTS = sorted(
+    {path for paths in CLIENT_FILES.values() for path in paths if path.startswith("tests/")}
+)
 # Every strategy's own files; all but the chosen strategy's are removed.
 STRATEGY_FILES = {
     "coroutine": ["src/{package}/coroutine.py", "tests/test_coroutine.py"],

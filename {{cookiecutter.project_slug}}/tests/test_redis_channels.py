@@ -46,3 +46,25 @@ class RedisDownTest(AppTestCase):
             assert response.headers["Retry-After"] == "5"
         health = await self.get("/health")
         assert (health.code, body(health)["checks"]) == (503, {"redis": "down"})
+
+
+class RedisReconnectTest(AppTestCase):
+    @gen_test(timeout=60)
+    async def test_a_lost_subscription_comes_back_by_itself(self) -> None:
+        strategy = self.app.strategy
+        assert isinstance(strategy, RedisStrategy)
+        # Cut this process's subscription, as a Redis restart or a network cut would.
+        clients = await strategy.redis.client_list()
+        ours = [
+            c for c in clients if c.get("name") == strategy.client_name and c["cmd"] == "psubscribe"
+        ]
+        assert len(ours) == 1
+        await strategy.redis.client_kill_filter(_id=ours[0]["id"])
+        for _ in range(100):
+            if strategy.healthy:
+                break
+            await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(self.get("/wait/after?timeout=10"))
+        await asyncio.sleep(0.2)
+        await self.get("/notify/after", method="POST", body='{"ok": true}')
+        assert body(await waiting)["message"] == {"ok": True}

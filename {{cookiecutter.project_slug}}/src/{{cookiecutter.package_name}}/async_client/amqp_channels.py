@@ -103,7 +103,7 @@ class AmqpStrategy:
         while self.connection is None:
             try:
                 self.connection = await aio_pika.connect_robust(
-                    self.settings.url, timeout=self.settings.timeout
+                    self.settings.url, timeout=self.settings.timeout, reconnect_interval=1
                 )
             except AMQP_ERRORS as error:
                 log.warning("RabbitMQ unreachable (%s); retrying in %g s", error, delay)

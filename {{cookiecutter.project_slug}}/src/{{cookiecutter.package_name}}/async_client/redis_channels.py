@@ -79,6 +79,8 @@ class RedisStrategy:
         self.wait_max_seconds = settings.wait_max_seconds
         self.waiters = LocalWaiters()
         self.channel_prefix = f"{settings.prefix}:notify:"
+        # Names this process's connections in Redis's CLIENT LIST.
+        self.client_name = f"{settings.prefix}-{uuid.uuid4().hex[:12]}"
         self.subscribed = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
@@ -103,6 +105,7 @@ class RedisStrategy:
             max_connections=self.settings.max_connections,
             timeout=self.settings.timeout,  # waiting for a free pooled connection
             socket_connect_timeout=self.settings.timeout,
+            client_name=self.client_name,
         )
         self._redis = aioredis.Redis(connection_pool=pool)
         self._listener = asyncio.create_task(self._listen())
