@@ -48,6 +48,11 @@ def is_valid(combo: dict[str, Any]) -> bool:
     return PRE_GEN.check_broker(combo["async_strategy"], combo["broker"]) is None
 
 
+def resolved_broker(combo: dict[str, Any]) -> str:
+    """The template's own derived `__broker`, rendered for these answers."""
+    return Environment().from_string(PROMPTS["__broker"]).render(cookiecutter=combo)
+
+
 def combo_id(combo: dict[str, Any]) -> str:
     return "-".join(str(v) for v in combo.values())
 

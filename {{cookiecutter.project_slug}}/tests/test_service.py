@@ -168,3 +168,19 @@ def test_a_port_in_use_is_reported_clearly(server: Server) -> None:
     done = cli("serve", "--port", str(server.port))
     assert done.returncode != 0
     assert "Address already in use" in done.stderr
+
+
+def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    """A tiny run of `bench`, so the shipped benchmark cannot rot (no timing asserted)."""
+    report = tmp_path / "bench.json"
+    done = cli(
+        "bench", "--requests", "10", "--seconds", "0.1", "--repeat", "1", "--duration", "0.3",
+        "--connections", "4", "--blocking-requests", "2", "--blocking-seconds", "0.05",
+        "--json", str(report),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "/sleep burst" in done.stdout
+    results = json.loads(report.read_text())
+    assert results["medians"]["sleeps.failed"] == 0
+    assert results["ratios"]["sleep_wall_vs_ideal"] >= 1
+    assert results["ratios"]["blocking_wall_vs_ideal"] >= 1.5  # 2 blocking sleeps queue up
