@@ -16,7 +16,7 @@ from cookiecutter.exceptions import FailedHookException
 
 from .matrix import INVALID, VALID, combo_id, resolved_broker
 
-JINJA_LEFTOVER = re.compile(r"{{|{%|%}|{#|cookiecutter\.")
+JINJA_LEFTOVER = re.compile(r"{{|{%|%}|{#|(?<![.\w])cookiecutter\.\w")
 BLANK_RUN = re.compile(r"\n\s*\n\s*\n\s*\n")  # three blank lines: Jinja block debris
 TEXT_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".example", ".txt", ".cfg", ""}
 

@@ -1,0 +1,182 @@
+"""Bake every strategy, run each generated project's benchmark, write the comparison.
+
+    python bench/compare.py                 # writes docs/benchmarks.md and docs/benchmarks.png
+    python bench/compare.py --sizes 100 500 --repeat 1    # a quicker look
+
+Each project's own `python -m <package> bench` starts its server (and worker), a
+bare Tornado baseline, and a blocking baseline, all in the same run, and reports
+ratios against them; this script only collects those numbers. Not a test: it
+takes minutes, and its numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+DOCS = TEMPLATE / "docs"
+# strategy, broker, and what each needs to keep N requests in flight at once.
+STRATEGIES: list[tuple[str, str, dict[str, str]]] = [
+    ("coroutine", "none", {}),
+    ("callback", "none", {}),
+    ("executor", "none", {"EXECUTOR_THREADS": "{n}"}),
+    ("celery", "redis", {"CELERY_WORKER_CONCURRENCY": "{n}", "CELERY_MAX_IN_FLIGHT": "{n}"}),
+    ("async_client", "redis", {"REDIS_MAX_CONNECTIONS": "{n}"}),
+]
+
+
+def bake(strategy: str, broker: str, out: Path) -> Path:
+    context = {"async_strategy": strategy, "broker": broker, "project_name": f"bench {strategy}"}
+    return Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=context, output_dir=str(out))
+    )
+
+
+def run_bench(
+    project: Path, n: int, args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, Any]:
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    report = project / f"bench-{n}.json"
+    command = [
+        sys.executable, "-m", package, "bench", "--requests", str(n),
+        "--seconds", str(args.seconds), "--repeat", str(args.repeat),
+        "--duration", str(args.duration), "--json", str(report),
+    ]  # fmt: skip
+    if args.processes:
+        command.append("--processes")
+    environment = {**os.environ, "PYTHONPATH": str(project / "src")}
+    environment.update({key: value.format(n=n) for key, value in env.items()})
+    print(f"  {package} bench --requests {n}", file=sys.stderr, flush=True)
+    subprocess.run(command, cwd=project, env=environment, check=True)
+    return json.loads(report.read_text())
+
+
+def table(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int], seconds: float) -> str:
+    lines = [
+        f"| strategy | N x {seconds:g} s: wall / ideal | failed | /health p99 in the burst "
+        "vs bare Tornado's | /health req/s vs bare hello-world | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for strategy, by_size in results.items():
+        walls = ", ".join(f"{n}: x{by_size[n]['ratios']['sleep_wall_vs_ideal']:.2f}" for n in sizes)
+        last = by_size[sizes[-1]]
+        failed = sum(r["medians"]["sleeps.failed"] for r in by_size.values())
+        lines.append(
+            f"| {strategy} | {walls} | {failed:g}"
+            f" | x{last['ratios']['health_p99_loaded_vs_bare_loaded']:.2f}"
+            f" | x{last['ratios']['health_rps_vs_bare_hello']:.2f}"
+            f" | {last['medians']['peak_rss_mb']:.0f} MB |"
+        )
+    first = next(iter(results.values()))[sizes[-1]]
+    lines.append(
+        f"| bare Tornado `asyncio.sleep` | x{first['ratios']['bare_sleep_wall_vs_ideal']:.2f} at "
+        f"{sizes[-1]} | 0 | x1.00 | x1.00 | |"
+    )
+    blocking = first["medians"]
+    lines.append(
+        f"| blocking `time.sleep` (10 x 0.2 s) | x{first['ratios']['blocking_wall_vs_ideal']:.1f} "
+        f"| 0 | /health p50 {blocking['blocking.p50_ms']:.0f} ms | | |"
+    )
+    return "\n".join(lines)
+
+
+def plot(
+    results: dict[str, dict[int, dict[str, Any]]], sizes: list[int], seconds: float, path: Path
+) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+        return False
+    figure, (walls, p99) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for strategy, by_size in results.items():
+        medians = [by_size[n]["medians"] for n in sizes]
+        walls.plot(sizes, [m["sleeps.wall_s"] for m in medians], "o-", label=strategy)
+        p99.plot(sizes, [m["sleeps.p99_ms"] for m in medians], "o-", label=strategy)
+    first = next(iter(results.values()))
+    bare = [first[n]["medians"] for n in sizes]
+    walls.plot(sizes, [m["bare_sleeps.wall_s"] for m in bare], "k--", label="bare Tornado")
+    p99.plot(sizes, [m["bare_sleeps.p99_ms"] for m in bare], "k--", label="bare Tornado")
+    # The blocking handler serialises: measured on a few requests, projected to N.
+    blocking = first[sizes[0]]
+    per_request = (
+        blocking["ratios"]["blocking_wall_vs_ideal"] / blocking["arguments"]["blocking_requests"]
+    )
+    walls.plot(sizes, [n * seconds * per_request for n in sizes], "r:", label="time.sleep")
+    walls.set_yscale("log")
+    walls.set_title("N concurrent /sleep requests: wall time to the last answer")
+    walls.set_xlabel(f"N (each sleeps {seconds:g} s)")
+    walls.set_ylabel("seconds")
+    p99.set_title("/health p99 while the N are in flight")
+    p99.set_xlabel("N")
+    p99.set_ylabel("milliseconds")
+    for axes in (walls, p99):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--processes", action="store_true", help="also measure 2 processes vs 1")
+    parser.add_argument("--only", nargs="+", help="strategies to run (default: all)")
+    args = parser.parse_args()
+    results: dict[str, dict[int, dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as out:
+        for strategy, broker, env in STRATEGIES:
+            if args.only and strategy not in args.only:
+                continue
+            print(f"{strategy} ({broker})", file=sys.stderr, flush=True)
+            project = bake(strategy, broker, Path(out))
+            results[strategy] = {n: run_bench(project, n, args, env) for n in args.sizes}
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    when = datetime.date.today().isoformat()
+    machine = (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    pictured = plot(results, args.sizes, args.seconds, DOCS / "benchmarks.png")
+    text = [
+        "# Benchmarks",
+        "",
+        f"Measured {when} on {machine}, with `python bench/compare.py "
+        f"--sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}`: medians of "
+        f"{args.repeat} repetitions, each ratio taken within one repetition against a baseline "
+        "started in the same run (a bare Tornado app). The machine is shared and noisy: read "
+        "the ratios, not the absolute numbers.",
+        "",
+        table(results, args.sizes, args.seconds),
+        "",
+    ]
+    if pictured:
+        text += ["![wall time and /health p99 against N](benchmarks.png)", ""]
+    (DOCS / "benchmarks.md").write_text("\n".join(text))
+    print((DOCS / "benchmarks.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
