@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,14 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DOCS = TEMPLATE / "docs"
-# strategy, broker, and what each needs to keep N requests in flight at once.
-STRATEGIES: list[tuple[str, str, dict[str, str]]] = [
-    ("coroutine", "none", {}),
-    ("callback", "none", {}),
-    ("executor", "none", {"EXECUTOR_THREADS": "{n}"}),
-    ("celery", "redis", {"CELERY_WORKER_CONCURRENCY": "{n}", "CELERY_MAX_IN_FLIGHT": "{n}"}),
-    ("async_client", "redis", {"REDIS_MAX_CONNECTIONS": "{n}"}),
+# strategy, broker, and the settings that let it keep N requests in flight at once.
+STRATEGIES: list[tuple[str, str, Callable[[int], dict[str, int]]]] = [
+    ("coroutine", "none", lambda n: {}),
+    ("callback", "none", lambda n: {}),
+    ("executor", "none", lambda n: {"EXECUTOR_THREADS": n}),
+    ("celery", "redis", lambda n: {"CELERY_WORKER_CONCURRENCY": n, "CELERY_MAX_IN_FLIGHT": n}),
+    # Each waiting /sleep holds a connection (BLPOP); the subscription holds one more.
+    ("async_client", "redis", lambda n: {"REDIS_MAX_CONNECTIONS": n + 1}),
 ]
 
 
@@ -44,7 +46,7 @@ def bake(strategy: str, broker: str, out: Path) -> Path:
 
 
 def run_bench(
-    project: Path, n: int, args: argparse.Namespace, env: dict[str, str]
+    project: Path, n: int, args: argparse.Namespace, settings: Callable[[int], dict[str, int]]
 ) -> dict[str, Any]:
     package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
     report = project / f"bench-{n}.json"
@@ -56,7 +58,7 @@ def run_bench(
     if args.processes:
         command.append("--processes")
     environment = {**os.environ, "PYTHONPATH": str(project / "src")}
-    environment.update({key: value.format(n=n) for key, value in env.items()})
+    environment.update({key: str(value) for key, value in settings(n).items()})
     print(f"  {package} bench --requests {n}", file=sys.stderr, flush=True)
     subprocess.run(command, cwd=project, env=environment, check=True)
     return json.loads(report.read_text())

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from celery import Celery
@@ -68,7 +69,9 @@ def test_rpc_results_need_a_rabbitmq_broker() -> None:
         )
 
 
-def test_the_web_process_does_not_subscribe_per_task() -> None:
+def test_the_web_process_does_not_subscribe_per_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Celery reads this variable itself: it must not bring the blocking backend back.
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", "redis://h:1/1")
     settings = CelerySettings(broker_url="redis://h:1/0", result_backend="redis://h:1/1")
     web_backend = type(make_celery(settings, web=True).backend)
     assert web_backend is WebRedisBackend
@@ -245,6 +248,18 @@ class BackpressureTest(AppTestCase):
 
 class BrokerDownTest(AppTestCase):
     """The broker's port is closed: 503 at once, and the loop keeps answering."""
+
+    def setUp(self) -> None:
+        # Celery lets these variables win over its configuration: keep them out.
+        self.environ = mock.patch.dict(os.environ)
+        self.environ.start()
+        os.environ.pop("CELERY_BROKER_URL", None)
+        os.environ.pop("CELERY_RESULT_BACKEND", None)
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        self.environ.stop()
 
     def get_app(self) -> ServiceApp:
         live = LIVE()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import tornado.web
+from tornado.log import access_log
 
 from . import {{ cookiecutter.__strategy_module }} as chosen
 from .settings import Settings
@@ -48,6 +50,7 @@ class ServiceApp(tornado.web.Application):
             cookie_secret=config.cookie_secret or None,
             debug=config.debug,
             default_handler_class=NotFoundHandler,
+            log_function=log_request,
             **tornado_settings,
         )
 
@@ -65,6 +68,21 @@ class ServiceApp(tornado.web.Application):
 
     async def close(self) -> None:
         await self.strategy.close()
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, formatted only when its level is enabled.
+
+    Tornado's default formats every line before the logger drops it: a few
+    percent of a fast endpoint's throughput.
+    """
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if access_log.isEnabledFor(level):
+        milliseconds = 1000 * handler.request.request_time()
+        request = handler.request
+        summary = f"{request.method} {request.uri} ({request.remote_ip})"
+        access_log.log(level, "%d %s %.2fms", status, summary, milliseconds)
 
 
 def make_app(config: Settings, strategy: Strategy | None = None) -> ServiceApp:

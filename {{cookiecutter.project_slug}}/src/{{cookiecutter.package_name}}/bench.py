@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", action="store_true", help="also compare 2 processes to 1")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+{%- if cookiecutter.async_strategy == "celery" %}
+    parser.add_argument("--serve-celery-baselines", type=int, help=argparse.SUPPRESS)
+{%- endif %}
 
 
 # -- the baseline: bare Tornado, nothing of ours -------------------------------------------
@@ -191,7 +194,10 @@ async def requests_per_second(port: int, path: str, connections: int, seconds: f
         try:
             while time.perf_counter() < deadline:
                 writer.write(request)
-                done += await read_response(reader) in (200, 503)
+                async with asyncio.timeout(30):
+                    done += await read_response(reader) == 200
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            pass  # the server gave up on this connection: count what it answered
         finally:
             writer.close()
         return done
@@ -257,10 +263,13 @@ def serve_command(port: int, processes: int = 1) -> list[str]:
             "--processes", str(processes)]  # fmt: skip
 
 
-def extra_processes() -> list[list[str]]:
+def extra_processes(args: argparse.Namespace) -> list[list[str]]:
     """What the strategy needs besides the web process (the Celery worker)."""
 {%- if cookiecutter.async_strategy == "celery" %}
-    return [[sys.executable, "-m", PACKAGE, "worker"]]
+    # Enough worker threads for the whole burst (and for the 200-task comparison).
+    concurrency = max(args.requests, 200)
+    return [[sys.executable, "-m", PACKAGE, "worker", f"--concurrency={concurrency}",
+             "--loglevel=WARNING", "--without-gossip", "--without-mingle"]]  # fmt: skip
 {%- else %}
     return []
 {%- endif %}
@@ -277,7 +286,7 @@ def measure_once(args: argparse.Namespace, config: Settings) -> dict[str, float]
     block = f"/block?seconds={args.blocking_seconds:g}"
     timeout = args.seconds + 60
     with contextlib.ExitStack() as stack:
-        for command in extra_processes():
+        for command in extra_processes(args):
             stack.enter_context(running(command, None, env))
         pid = stack.enter_context(running(serve_command(ours), ours, env))
         stack.enter_context(running(baseline, bare, env))
@@ -295,11 +304,95 @@ def measure_once(args: argparse.Namespace, config: Settings) -> dict[str, float]
             ),
         }
         results["peak_rss_mb"] = peak_rss_mb(pid)
+{%- if cookiecutter.async_strategy == "celery" %}
+        results["celery"] = compare_awaiting(args, env, ours, pid)
+{%- endif %}
     if args.processes:
         results["processes"] = compare_processes(args, env)
     return flatten(results)
 
 
+{% if cookiecutter.async_strategy == "celery" -%}
+def compare_awaiting(
+    args: argparse.Namespace, env: dict[str, str], ours: int, ours_pid: int
+) -> dict[str, float]:
+    """HTTP -> task -> result round trips: our layer against the usual two, same worker."""
+    port = free_port()
+    command = [sys.executable, "-m", PACKAGE, "bench", "--serve-celery-baselines", str(port)]
+    results: dict[str, float] = {}
+    with running(command, port, env) as baseline_pid:
+        for connections in (50, 200):
+            for name, target, pid, path in (
+                ("ours", ours, ours_pid, "/sleep?seconds=0"),
+                ("executor", port, baseline_pid, "/executor?seconds=0"),
+                ("polling", port, baseline_pid, "/polling?seconds=0"),
+            ):
+                cpu_before, started = cpu_seconds(pid), time.perf_counter()
+                rate = asyncio.run(requests_per_second(target, path, connections, args.duration))
+                answered = rate * (time.perf_counter() - started)
+                results[f"{name}_c{connections}"] = rate
+                cpu_ms = 1000 * (cpu_seconds(pid) - cpu_before)
+                results[f"{name}_cpu_ms_c{connections}"] = cpu_ms / answered if answered else 0.0
+        results["threads_ours"] = threads_while_waiting(ours, ours_pid, "/sleep?seconds=1")
+        results["threads_executor"] = threads_while_waiting(
+            port, baseline_pid, "/executor?seconds=1"
+        )
+    return results
+
+
+def celery_ratios(m: dict[str, float]) -> dict[str, float]:
+    found = {}
+    for connections in (50, 200):
+        ours = m[f"celery.ours_c{connections}"]
+        for other in ("executor", "polling"):
+            baseline = m[f"celery.{other}_c{connections}"]
+            found[f"celery_vs_{other}_c{connections}"] = ours / baseline if baseline else float("inf")
+    return found
+
+
+def celery_rows(m: dict[str, float], r: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    """Report rows: our awaiting layer against the usual two, from the same run."""
+    rates = f"{m['celery.ours_c50']:.0f} / {m['celery.ours_c200']:.0f}"
+    versus_executor = f"x{r['celery_vs_executor_c50']:.2f} / x{r['celery_vs_executor_c200']:.2f}"
+    versus_polling = f"x{r['celery_vs_polling_c50']:.2f} / x{r['celery_vs_polling_c200']:.2f}"
+    cpu = {name: m[f"celery.{name}_cpu_ms_c200"] for name in ("ours", "executor", "polling")}
+    return [
+        ("task round trips/s", "c=50 / c=200", rates,
+         f"{versus_executor} of run_in_executor(result.get); {versus_polling} of polling"),
+        ("web CPU per round trip", "c=200", f"{cpu['ours']:.2f} ms",
+         f"run_in_executor(result.get) {cpu['executor']:.2f} ms; polling {cpu['polling']:.2f} ms"),
+        ("web threads", "200 tasks waiting", f"{m['celery.threads_ours']:.0f}",
+         f"run_in_executor(result.get): {m['celery.threads_executor']:.0f}"),
+    ]  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def threads_while_waiting(port: int, pid: int, path: str, count: int = 200) -> float:
+    """Threads of process `pid` while `count` one-second tasks are awaited."""
+
+    async def sample() -> float:
+        burst_done = asyncio.ensure_future(burst(port, path, count, timeout=30))
+        await asyncio.sleep(0.5)
+        threads = thread_count(pid)
+        await burst_done
+        return threads
+
+    return asyncio.run(sample())
+
+
+def thread_count(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return float(line.split()[1])
+    return float("nan")
+
+
+{% endif -%}
 def compare_processes(args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
     rates = {}
     for processes in (1, 2):
@@ -333,6 +426,9 @@ def ratios(m: dict[str, float], args: argparse.Namespace) -> dict[str, float]:
     }
     if "processes.rps_1" in m:
         found["two_processes_vs_one"] = m["processes.rps_2"] / m["processes.rps_1"]
+{%- if cookiecutter.async_strategy == "celery" %}
+    found.update(celery_ratios(m))
+{%- endif %}
     return found
 
 
@@ -359,6 +455,9 @@ def report(m: dict[str, float], r: dict[str, float], args: argparse.Namespace) -
          f"x{r['blocking_wall_vs_ideal']:.1f} of ideal; /health p50 {m['blocking.p50_ms']:.0f} ms"),
         ("peak RSS", "web process", f"{m['peak_rss_mb']:.0f} MB", ""),
     ]  # fmt: skip
+{%- if cookiecutter.async_strategy == "celery" %}
+    rows += celery_rows(m, r)
+{%- endif %}
     if "two_processes_vs_one" in r:
         rows.append(("2 processes", "/health req/s", f"{m['processes.rps_2']:.0f}",
                      f"x{r['two_processes_vs_one']:.2f} of 1 process"))  # fmt: skip
@@ -378,6 +477,13 @@ def run_bench(args: argparse.Namespace, config: Settings) -> int:
     if args.serve_baseline:
         serve_baseline(args.serve_baseline, config.backlog)
         return 0
+{%- if cookiecutter.async_strategy == "celery" %}
+    if args.serve_celery_baselines:
+        from .tasks.bench_baselines import serve_baselines
+
+        serve_baselines(args.serve_celery_baselines, config.backlog)
+        return 0
+{%- endif %}
     raise_open_file_limit()
     runs = []
     for repetition in range(1, args.repeat + 1):

@@ -42,7 +42,7 @@ async def serve(config: Settings, sockets: list[socket.socket] | None = None) ->
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     app = make_app(config)
     await app.start()
-    server = tornado.httpserver.HTTPServer(app, xheaders=True)
+    server = tornado.httpserver.HTTPServer(app, xheaders=config.trust_proxy_headers)
     sockets = sockets or bind(config)
     server.add_sockets(sockets)
     stop = asyncio.Event()

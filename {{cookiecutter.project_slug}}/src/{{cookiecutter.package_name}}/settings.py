@@ -75,6 +75,9 @@ class Settings:
     sleep_max_seconds: float = 60.0
     shutdown_timeout: float = 10.0
     use_uvloop: bool = False
+    # Behind a reverse proxy: take the client's address from X-Forwarded-For /
+    # X-Real-Ip. Never when clients reach the service directly: they could forge it.
+    trust_proxy_headers: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -97,6 +100,7 @@ class Settings:
                 env, "SHUTDOWN_TIMEOUT", cls.shutdown_timeout, float, 0.0, 600.0
             ),
             use_uvloop=read_bool(env, "USE_UVLOOP", cls.use_uvloop),
+            trust_proxy_headers=read_bool(env, "TRUST_PROXY_HEADERS", cls.trust_proxy_headers),
         ).validated()
 
     def validated(self) -> Self:

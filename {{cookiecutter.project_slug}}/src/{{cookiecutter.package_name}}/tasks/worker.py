@@ -44,10 +44,13 @@ def task_name(short: str) -> str:
 
 def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
     """The Celery app; `web=True` for the web process, which awaits results itself."""
-    backend = settings.result_backend
-    if web and backend.startswith(("redis://", "rediss://")):
-        backend = f"{WEB_REDIS_BACKEND}+{backend}"  # Celery's "class+url" form
-    app = Celery(__package__, broker=settings.broker_url, backend=backend)
+    # Celery itself reads CELERY_BROKER_URL and CELERY_RESULT_BACKEND from the
+    # environment and lets them win over anything configured: the same variables
+    # CelerySettings reads, so both agree.
+    app = Celery(__package__, broker=settings.broker_url, backend=settings.result_backend)
+    if web and settings.result_backend.startswith(("redis://", "rediss://")):
+        # backend_cls is the one thing the environment cannot override.
+        app.backend_cls = f"{WEB_REDIS_BACKEND}+{settings.result_backend}"  # "class+url"
     app.conf.update(
         task_default_queue=settings.queue,
         task_serializer="json",
