@@ -345,8 +345,8 @@ def celery_ratios(m: dict[str, float]) -> dict[str, float]:
     for connections in (50, 200):
         ours = m[f"celery.ours_c{connections}"]
         for other in ("executor", "polling"):
-            baseline = m[f"celery.{other}_c{connections}"]
-            found[f"celery_vs_{other}_c{connections}"] = ours / baseline if baseline else float("inf")
+            baseline = m[f"celery.{other}_c{connections}"] or float("nan")
+            found[f"celery_vs_{other}_c{connections}"] = ours / baseline
     return found
 
 
