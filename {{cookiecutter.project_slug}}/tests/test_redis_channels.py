@@ -60,10 +60,12 @@ class RedisReconnectTest(AppTestCase):
         ]
         assert len(ours) == 1
         await strategy.redis.client_kill_filter(_id=ours[0]["id"])
-        for _ in range(100):
-            if strategy.healthy:
-                break
-            await asyncio.sleep(0.05)
+        for expected in (False, True):  # it notices the cut, then subscribes again
+            for _ in range(100):
+                if strategy.healthy is expected:
+                    break
+                await asyncio.sleep(0.05)
+            assert strategy.healthy is expected
         waiting = asyncio.ensure_future(self.get("/wait/after?timeout=10"))
         await asyncio.sleep(0.2)
         await self.get("/notify/after", method="POST", body='{"ok": true}')

@@ -55,12 +55,22 @@ def test_dotenv_fills_in_but_never_overrides(tmp_path: Path) -> None:
     assert env == {"PORT": "8000", "ADDRESS": "0.0.0.0"}
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line; past `timeout`, SIGTERM it so it stops what it started."""
+    with subprocess.Popen(
         [sys.executable, "-m", PACKAGE, *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": SRC, **(env or {})},
-    )  # fmt: skip
+    ) as process:  # fmt: skip
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            stdout, stderr = process.communicate(timeout=60)
+            raise AssertionError(f"{args} ran over {timeout} s:\n{stdout}{stderr}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_cli_help_and_version() -> None:
@@ -176,7 +186,7 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     done = cli(
         "bench", "--requests", "10", "--seconds", "0.1", "--repeat", "1", "--duration", "0.3",
         "--connections", "4", "--blocking-requests", "2", "--blocking-seconds", "0.05",
-        "--json", str(report),
+        "--json", str(report), timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/sleep burst" in done.stdout

@@ -12,6 +12,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+{%- if cookiecutter.async_strategy == "celery" %}
+import math
+{%- endif %}
 import os
 import resource
 import signal
@@ -26,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .settings import Settings
+{%- if cookiecutter.async_strategy == "celery" %}
+from .tasks.settings import CelerySettings
+{%- endif %}
 
 PACKAGE = __package__ or "{{ cookiecutter.package_name }}"
 HOST = "127.0.0.1"
@@ -268,8 +274,10 @@ def extra_processes(args: argparse.Namespace) -> list[list[str]]:
 {%- if cookiecutter.async_strategy == "celery" %}
     # Enough worker threads for the whole burst (and for the 200-task comparison).
     concurrency = max(args.requests, 200)
+    # A node name of its own, so a worker you already run on this host is no obstacle.
     return [[sys.executable, "-m", PACKAGE, "worker", f"--concurrency={concurrency}",
-             "--loglevel=WARNING", "--without-gossip", "--without-mingle"]]  # fmt: skip
+             f"--hostname=bench-{os.getpid()}@%h", "--loglevel=WARNING",
+             "--without-gossip", "--without-mingle"]]  # fmt: skip
 {%- else %}
     return []
 {%- endif %}
@@ -319,14 +327,23 @@ def compare_awaiting(
     """HTTP -> task -> result round trips: our layer against the usual two, same worker."""
     port = free_port()
     command = [sys.executable, "-m", PACKAGE, "bench", "--serve-celery-baselines", str(port)]
+    # With rpc:// results, result.get() in a pool thread never returns (the reply
+    # queue belongs to the publishing thread): that baseline is not measured.
+    hangs = CelerySettings.from_env().result_backend.startswith("rpc://")
     results: dict[str, float] = {}
+    if hangs:
+        results |= {f"executor_{key}": math.nan for key in ("c50", "c200", "cpu_ms_c50")}
+        results |= {"executor_cpu_ms_c200": math.nan, "threads_executor": math.nan}
     with running(command, port, env) as baseline_pid:
         for connections in (50, 200):
-            for name, target, pid, path in (
+            paths = [
                 ("ours", ours, ours_pid, "/sleep?seconds=0"),
                 ("executor", port, baseline_pid, "/executor?seconds=0"),
                 ("polling", port, baseline_pid, "/polling?seconds=0"),
-            ):
+            ]
+            for name, target, pid, path in paths:
+                if hangs and name == "executor":
+                    continue
                 cpu_before, started = cpu_seconds(pid), time.perf_counter()
                 rate = asyncio.run(requests_per_second(target, path, connections, args.duration))
                 answered = rate * (time.perf_counter() - started)
@@ -334,9 +351,10 @@ def compare_awaiting(
                 cpu_ms = 1000 * (cpu_seconds(pid) - cpu_before)
                 results[f"{name}_cpu_ms_c{connections}"] = cpu_ms / answered if answered else 0.0
         results["threads_ours"] = threads_while_waiting(ours, ours_pid, "/sleep?seconds=1")
-        results["threads_executor"] = threads_while_waiting(
-            port, baseline_pid, "/executor?seconds=1"
-        )
+        if not hangs:
+            results["threads_executor"] = threads_while_waiting(
+                port, baseline_pid, "/executor?seconds=1"
+            )
     return results
 
 
@@ -345,7 +363,7 @@ def celery_ratios(m: dict[str, float]) -> dict[str, float]:
     for connections in (50, 200):
         ours = m[f"celery.ours_c{connections}"]
         for other in ("executor", "polling"):
-            baseline = m[f"celery.{other}_c{connections}"] or float("nan")
+            baseline = m[f"celery.{other}_c{connections}"] or math.nan
             found[f"celery_vs_{other}_c{connections}"] = ours / baseline
     return found
 
@@ -356,6 +374,8 @@ def celery_rows(m: dict[str, float], r: dict[str, float]) -> list[tuple[str, str
     versus_executor = f"x{r['celery_vs_executor_c50']:.2f} / x{r['celery_vs_executor_c200']:.2f}"
     versus_polling = f"x{r['celery_vs_polling_c50']:.2f} / x{r['celery_vs_polling_c200']:.2f}"
     cpu = {name: m[f"celery.{name}_cpu_ms_c200"] for name in ("ours", "executor", "polling")}
+    if math.isnan(m["celery.executor_c200"]):
+        versus_executor = "(hangs with rpc://: not measured)"
     return [
         ("task round trips/s", "c=50 / c=200", rates,
          f"{versus_executor} of run_in_executor(result.get); {versus_polling} of polling"),
@@ -376,10 +396,12 @@ def threads_while_waiting(port: int, pid: int, path: str, count: int = 200) -> f
     """Threads of process `pid` while `count` one-second tasks are awaited."""
 
     async def sample() -> float:
-        burst_done = asyncio.ensure_future(burst(port, path, count, timeout=30))
+        in_flight = asyncio.ensure_future(burst(port, path, count, timeout=30))
         await asyncio.sleep(0.5)
         threads = thread_count(pid)
-        await burst_done
+        in_flight.cancel()  # the count is all we wanted: hang up
+        with contextlib.suppress(asyncio.CancelledError):
+            await in_flight
         return threads
 
     return asyncio.run(sample())
@@ -485,6 +507,8 @@ def run_bench(args: argparse.Namespace, config: Settings) -> int:
         return 0
 {%- endif %}
     raise_open_file_limit()
+    # SIGTERM unwinds like Ctrl-C, so every server and worker started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     runs = []
     for repetition in range(1, args.repeat + 1):
         print(f"repetition {repetition}/{args.repeat} ...", file=sys.stderr, flush=True)
