@@ -20,14 +20,14 @@ CLIENT_FILES = {
     "redis": [
         "src/{package}/async_client/redis_channels.py",
         "src/{package}/async_client/channels.py",
-        "tests/fixtures_redis.py",
+        "tests/fixtures_channels.py",
         "tests/test_redis_channels.py",
         "tests/test_long_poll.py",
     ],
     "rabbitmq": [
         "src/{package}/async_client/amqp_channels.py",
         "src/{package}/async_client/channels.py",
-        "tests/fixtures_amqp.py",
+        "tests/fixtures_channels.py",
         "tests/test_amqp_channels.py",
         "tests/test_long_poll.py",
     ],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-{%- set clients = {"none": "upstream", "redis": "redis", "rabbitmq": "amqp"} %}
 {%- if cookiecutter.async_strategy == "celery" %}
 
 # Fixtures for the live services this strategy talks to (the broker, a worker).
@@ -11,7 +10,7 @@ pytest_plugins = ["tests.fixtures_celery"]
 {%- elif cookiecutter.async_strategy == "async_client" %}
 
 # Fixtures for the live service this strategy talks to.
-pytest_plugins = ["tests.fixtures_{{ clients[cookiecutter.__broker] }}"]
+pytest_plugins = ["tests.fixtures_{{ "upstream" if cookiecutter.__broker == "none" else "channels" }}"]
 {%- endif %}
 
 

@@ -1,4 +1,4 @@
-"""Long-polling across processes through the broker: /wait and /notify."""
+"""The broker client: /sleep timed by the broker, long-polling across processes, faults."""
 
 from __future__ import annotations
 
@@ -13,9 +13,47 @@ from tornado.httpclient import HTTPResponse
 from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
+from {{ cookiecutter.package_name }}.async_client import SERVICE, URL_VARIABLE, make_strategy
 from {{ cookiecutter.package_name }}.settings import Settings
 
-from .support import AppTestCase, body
+from .support import AppTestCase, body, closed_port
+
+
+class BrokerSleepTest(AppTestCase):
+    @gen_test(timeout=30)
+    async def test_the_broker_times_the_sleep(self) -> None:
+        started = time.monotonic()
+        response = await self.get("/sleep?seconds=0.3")
+        assert response.code == 200
+        assert 0.3 <= time.monotonic() - started < 2
+
+
+class BrokerDownTest(AppTestCase):
+    """Nothing listens where the broker should be: every call is a fast 503."""
+
+    def get_app(self) -> ServiceApp:
+        scheme = "redis" if SERVICE == "Redis" else "amqp"
+        dead = {URL_VARIABLE: f"{scheme}://guest:guest@127.0.0.1:{closed_port()}/"}
+        strategy = make_strategy(Settings(), env=dead)
+        self.app = make_app(Settings(sleep_max_seconds=5), strategy)
+        return self.app
+
+    @gen_test(timeout=30)
+    async def test_every_endpoint_answers_503_fast(self) -> None:
+        requests = [
+            self.get("/sleep?seconds=1"),
+            self.get("/wait/news?timeout=5"),
+            self.get("/notify/news", method="POST", body="{}"),
+        ]
+        started = time.monotonic()
+        responses = await asyncio.gather(*requests)
+        assert time.monotonic() - started < 3
+        for response in responses:
+            assert response.code == 503, response.body
+            assert response.headers["Retry-After"] == "5"
+            assert body(response)["error"].startswith(f"{SERVICE} unavailable:")
+        health = await self.get("/health")
+        assert (health.code, body(health)["checks"]) == (503, {SERVICE.lower(): "down"})
 
 
 class LongPollTest(AppTestCase):

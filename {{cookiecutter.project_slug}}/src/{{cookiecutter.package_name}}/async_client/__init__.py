@@ -12,6 +12,12 @@ aio-pika for RabbitMQ (amqp_channels.py).
 {%- endif %}
 """
 
-from {{ "." }}{{ {"none": "upstream", "redis": "redis_channels", "rabbitmq": "amqp_channels"}[cookiecutter.__broker] }} import make_strategy
+{% if cookiecutter.__broker == "none" -%}
+from .upstream import make_strategy
 
 __all__ = ["make_strategy"]
+{% else -%}
+from .{{ {"redis": "redis_channels", "rabbitmq": "amqp_channels"}[cookiecutter.__broker] }} import DEFAULT_URL, SERVICE, URL_VARIABLE, make_strategy
+
+__all__ = ["DEFAULT_URL", "SERVICE", "URL_VARIABLE", "make_strategy"]
+{% endif -%}

@@ -22,19 +22,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import aio_pika
 
 from ..settings import Settings, read_number
-from ..web import ApiError, JsonHandler
-from .channels import BrokerDown, LocalWaiters, channel_routes
+from .channels import BrokerDown, LocalWaiters, broker_routes
 
 if TYPE_CHECKING:
     from ..web import Routes
 
 log = logging.getLogger(__name__)
+SERVICE = "RabbitMQ"
+URL_VARIABLE = "AMQP_URL"
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 AMQP_ERRORS = (aio_pika.exceptions.AMQPError, OSError, TimeoutError, RuntimeError)
 
 
 @dataclasses.dataclass(frozen=True)
 class AmqpSettings:
-    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    url: str = DEFAULT_URL
     # Connecting and every publish or declare must answer within this.
     timeout: float = 2.0
     prefix: str = "{{ cookiecutter.package_name }}"
@@ -43,7 +45,7 @@ class AmqpSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
         return cls(
-            url=env.get("AMQP_URL") or cls.url,
+            url=env.get(URL_VARIABLE) or cls.url,
             timeout=read_number(env, "AMQP_TIMEOUT", cls.timeout, float, 0.1, 60.0),
             prefix=env.get("CHANNEL_PREFIX") or cls.prefix,
             wait_max_seconds=read_number(
@@ -52,29 +54,14 @@ class AmqpSettings:
         )
 
 
-class SleepHandler(JsonHandler):
-    """Waits for RabbitMQ to dead-letter a message whose time-to-live is `seconds`."""
-
-    def initialize(self, strategy: AmqpStrategy) -> None:  # type: ignore[override]
-        super().initialize()
-        self.strategy = strategy
-
-    async def get(self) -> None:
-        seconds = self.get_seconds()
-        limit = seconds + self.strategy.settings.timeout * 2
-        try:
-            await self.wait(self.strategy.sleep(seconds), limit, "RabbitMQ")
-        except BrokerDown as error:
-            raise ApiError(503, f"RabbitMQ unavailable: {error}", {"Retry-After": "5"}) from None
-        self.write_json({"slept": seconds, "strategy": AmqpStrategy.name})
-
-
 class AmqpStrategy:
     name: ClassVar[str] = "async_client"
+    service = SERVICE
 
     def __init__(self, settings: AmqpSettings) -> None:
         self.settings = settings
         self.wait_max_seconds = settings.wait_max_seconds
+        self.sleep_margin = 2 * settings.timeout  # declare + publish, then the expiry
         self.waiters = LocalWaiters()
         self.sleepers: dict[str, asyncio.Future[None]] = {}
         self.process_id = uuid.uuid4().hex
@@ -90,7 +77,7 @@ class AmqpStrategy:
         return self.channel is not None and not self.channel.is_closed
 
     def routes(self) -> Routes:
-        return [(r"/sleep", SleepHandler, {"strategy": self}), *channel_routes(self)]
+        return broker_routes(self)
 
     async def start(self, timeout: float = 5.0) -> None:
         """Connect in the background; a broker that is down gives 503s, not a crash."""

@@ -1,4 +1,6 @@
-"""Long-polling across processes: `/wait/<channel>` is held until `/notify/<channel>`.
+"""The handlers every broker client shares: /sleep, and long-polling across processes.
+
+`/wait/<channel>` is held until `/notify/<channel>`.
 
 The classic Tornado pattern (the chat demo's), spread over processes by a broker:
 each process keeps ONE subscription to the broker and wakes its own local waiters,
@@ -21,14 +23,18 @@ CHANNEL = r"[A-Za-z0-9_.-]{1,64}"
 MAX_MESSAGE = 64 * 1024
 
 
-class Broadcaster(Protocol):
-    """What a broker client offers the long-poll handlers."""
+class Broker(Protocol):
+    """What a broker client (redis_channels.py, amqp_channels.py) offers the handlers."""
 
+    service: str  # its name in messages: "Redis", "RabbitMQ"
     waiters: LocalWaiters
     wait_max_seconds: float
+    sleep_margin: float  # how long a /sleep may take beyond the time asked for
 
     @property
     def healthy(self) -> bool: ...
+
+    async def sleep(self, seconds: float) -> None: ...
 
     async def notify(self, channel: str, message: dict[str, Any]) -> None: ...
 
@@ -77,21 +83,37 @@ class LocalWaiters:
         return sum(len(futures) for futures in self.by_channel.values())
 
 
-class BroadcastHandler(JsonHandler):
-    def initialize(self, broadcaster: Broadcaster) -> None:  # type: ignore[override]
+class BrokerHandler(JsonHandler):
+    def initialize(self, broker: Broker) -> None:  # type: ignore[override]
         super().initialize()
-        self.broadcaster = broadcaster
+        self.broker = broker
+
+    def unavailable(self, error: BrokerDown) -> ApiError:
+        return ApiError(503, f"{self.broker.service} unavailable: {error}", {"Retry-After": "5"})
 
 
-class WaitHandler(BroadcastHandler):
+class SleepHandler(BrokerHandler):
+    """Waits for the broker itself to time the sleep (see each client's `sleep`)."""
+
+    async def get(self) -> None:
+        seconds = self.get_seconds()
+        try:
+            limit = seconds + self.broker.sleep_margin
+            await self.wait(self.broker.sleep(seconds), limit, "the broker")
+        except BrokerDown as error:
+            raise self.unavailable(error) from None
+        self.write_json({"slept": seconds, "strategy": "async_client"})
+
+
+class WaitHandler(BrokerHandler):
     """Holds the request until a message on `channel` arrives (200), or 204 at the timeout."""
 
     async def get(self, channel: str) -> None:
-        limit = self.broadcaster.wait_max_seconds
+        limit = self.broker.wait_max_seconds
         timeout = self.get_timeout(limit)
-        if not self.broadcaster.healthy:
-            raise ApiError(503, "broker unavailable: not subscribed", {"Retry-After": "5"})
-        waiting = self.broadcaster.waiters.wait(channel)
+        if not self.broker.healthy:
+            raise self.unavailable(BrokerDown("not subscribed"))
+        waiting = self.broker.waiters.wait(channel)
         try:
             # Timed out or client gone: the Future is cancelled and leaves its channel.
             message = await self.wait(waiting, timeout, "the wait")
@@ -112,7 +134,7 @@ class WaitHandler(BroadcastHandler):
         return timeout
 
 
-class NotifyHandler(BroadcastHandler):
+class NotifyHandler(BrokerHandler):
     """Publishes the JSON body to every process's waiters on `channel`."""
 
     async def post(self, channel: str) -> None:
@@ -125,9 +147,9 @@ class NotifyHandler(BroadcastHandler):
         if not isinstance(message, dict):
             raise ApiError(400, "the message must be a JSON object")
         try:
-            await self.wait(self.broadcaster.notify(channel, message), 5, "the broker")
+            await self.wait(self.broker.notify(channel, message), 5, "the broker")
         except BrokerDown as error:
-            raise ApiError(503, f"broker unavailable: {error}", {"Retry-After": "5"}) from None
+            raise self.unavailable(error) from None
         self.write_json({"channel": channel, "sent": True}, status=202)
 
 
@@ -136,9 +158,10 @@ class BadChannelHandler(JsonHandler):
         raise ApiError(400, f"a channel name is 1 to 64 of A-Z a-z 0-9 _ . - ({self.request.path})")
 
 
-def channel_routes(broadcaster: Broadcaster) -> Routes:
-    context = {"broadcaster": broadcaster}
+def broker_routes(broker: Broker) -> Routes:
+    context = {"broker": broker}
     return [
+        (r"/sleep", SleepHandler, context),
         (rf"/wait/({CHANNEL})", WaitHandler, context),
         (rf"/notify/({CHANNEL})", NotifyHandler, context),
         (r"/(?:wait|notify)/.*", BadChannelHandler),

@@ -21,18 +21,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import redis.asyncio as aioredis
 
 from ..settings import Settings, read_number
-from ..web import ApiError, JsonHandler
-from .channels import BrokerDown, LocalWaiters, channel_routes
+from .channels import BrokerDown, LocalWaiters, broker_routes
 
 if TYPE_CHECKING:
     from ..web import Routes
 
 log = logging.getLogger(__name__)
+SERVICE = "Redis"
+URL_VARIABLE = "REDIS_URL"
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclasses.dataclass(frozen=True)
 class RedisSettings:
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = DEFAULT_URL
     max_connections: int = 256
     # Connecting, and every command but the blocking ones, must answer within this.
     timeout: float = 2.0
@@ -42,7 +44,7 @@ class RedisSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
         return cls(
-            url=env.get("REDIS_URL") or cls.url,
+            url=env.get(URL_VARIABLE) or cls.url,
             max_connections=read_number(
                 env, "REDIS_MAX_CONNECTIONS", cls.max_connections, int, 1, 10_000
             ),
@@ -54,29 +56,14 @@ class RedisSettings:
         )
 
 
-class SleepHandler(JsonHandler):
-    """Waits for Redis to answer a `BLPOP` that times out after `seconds`."""
-
-    def initialize(self, strategy: RedisStrategy) -> None:  # type: ignore[override]
-        super().initialize()
-        self.strategy = strategy
-
-    async def get(self) -> None:
-        seconds = self.get_seconds()
-        limit = seconds + self.strategy.settings.timeout
-        try:
-            await self.wait(self.strategy.sleep(seconds), limit, "Redis")
-        except BrokerDown as error:
-            raise ApiError(503, f"Redis unavailable: {error}", {"Retry-After": "5"}) from None
-        self.write_json({"slept": seconds, "strategy": RedisStrategy.name})
-
-
 class RedisStrategy:
     name: ClassVar[str] = "async_client"
+    service = SERVICE
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
         self.wait_max_seconds = settings.wait_max_seconds
+        self.sleep_margin = settings.timeout  # BLPOP answers at its own timeout
         self.waiters = LocalWaiters()
         self.channel_prefix = f"{settings.prefix}:notify:"
         # Names this process's connections in Redis's CLIENT LIST.
@@ -96,7 +83,7 @@ class RedisStrategy:
         return self.subscribed.is_set()
 
     def routes(self) -> Routes:
-        return [(r"/sleep", SleepHandler, {"strategy": self}), *channel_routes(self)]
+        return broker_routes(self)
 
     async def start(self, timeout: float = 2.0) -> None:
         """One pool per process, opened here (after any fork), closed in close()."""

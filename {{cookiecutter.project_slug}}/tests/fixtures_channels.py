@@ -1,4 +1,4 @@
-"""RabbitMQ for the whole session: this run's own names, and a check that it answers."""
+"""The broker for the whole session: this run's own names, and a check that it answers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
+
+from {{ cookiecutter.package_name }}.async_client import DEFAULT_URL, SERVICE, URL_VARIABLE
 
 from .support import require_service
 
@@ -19,8 +21,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _rabbitmq_answers(request: pytest.FixtureRequest) -> None:
+def _broker_answers(request: pytest.FixtureRequest) -> None:
     if request.path.name in SERVICE_FREE:
         return
-    url = urlsplit(os.environ.get("AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/")
-    require_service("RabbitMQ", url.hostname or "127.0.0.1", url.port or 5672)
+    url = urlsplit(os.environ.get(URL_VARIABLE) or DEFAULT_URL)
+    require_service(SERVICE, url.hostname or "127.0.0.1", url.port or 0)
