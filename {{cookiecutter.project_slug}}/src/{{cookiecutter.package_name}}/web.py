@@ -104,6 +104,8 @@ class JsonHandler(tornado.web.RequestHandler):
         if isinstance(value, ClientGone):
             log.info("%s %s: client went away", self.request.method, self.request.uri)
             return
+        if isinstance(value, ApiError) and value.status_code < 500:
+            return  # the client's mistake: the access log's line is enough
         super().log_exception(typ, value, tb)
 
     def get_seconds(self, name: str = "seconds") -> float:
