@@ -79,6 +79,16 @@ def test_the_web_process_does_not_subscribe_per_task(monkeypatch: pytest.MonkeyP
     assert type(make_celery(settings).backend) is RedisBackend  # the worker's
 
 
+def test_the_documented_celery_command_finds_the_app() -> None:
+    from celery.app.utils import find_app
+
+    from {{ cookiecutter.package_name }}.tasks import worker
+
+    app = find_app("{{ cookiecutter.package_name }}.tasks.worker:celery_app")
+    assert app is worker.celery_app
+    assert "{{ cookiecutter.package_name }}.tasks.sleep" in app.tasks
+
+
 def test_worker_defaults_suit_sleeping_tasks() -> None:
     settings = CelerySettings.from_env({})
     assert (settings.worker_pool, settings.worker_concurrency) == ("threads", 100)

@@ -1,7 +1,7 @@
 """The Celery app and its tasks: what the worker runs.
 
 Start a worker with `python -m {{ cookiecutter.package_name }} worker`, the same as
-`celery -A {{ cookiecutter.package_name }}.tasks.worker worker -Q <CELERY_QUEUE>`
+`celery -A {{ cookiecutter.package_name }}.tasks.worker:celery_app worker -Q <CELERY_QUEUE>`
 with this project's pool and concurrency.
 """
 
