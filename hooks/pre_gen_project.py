@@ -14,7 +14,7 @@ SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Importing any of these from the project would pick up the project instead.
 TAKEN_NAMES = {
-    "aio_pika", "amqp", "app", "celery", "kombu", "mypy", "pytest", "redis", "ruff",
+    "aio_pika", "amqp", "celery", "kombu", "mypy", "pytest", "redis", "ruff",
     "setuptools", "src", "test", "tests", "tornado", "uvloop", "vine",
 }  # fmt: skip
 STRATEGIES_WITH_BROKER = {

@@ -100,14 +100,15 @@ def get_json(url: str) -> tuple[int, dict[str, object]]:
 class Server:
     """`python -m <package> serve` in a subprocess on a free port."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = closed_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", PACKAGE, "serve", "--port", str(self.port), *args],
-            env={**os.environ, "PYTHONPATH": SRC, "SHUTDOWN_TIMEOUT": "5"},
+            env={**os.environ, "PYTHONPATH": SRC, "SHUTDOWN_TIMEOUT": "5", **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        self.printed: str | None = None
         self.wait_until_up()
 
     def wait_until_up(self, timeout: float = 30) -> None:
@@ -125,12 +126,14 @@ class Server:
         """Kill the server if it still runs; what it printed."""
         if self.process.poll() is None:
             self.process.kill()
-        return self.process.communicate(timeout=30)[0]
+        if self.printed is None:
+            self.printed = self.process.communicate(timeout=30)[0]
+        return self.printed
 
     def stop(self) -> int:
         """SIGTERM, as a process manager sends it; the exit code."""
         self.process.send_signal(signal.SIGTERM)
-        self.process.communicate(timeout=30)
+        self.printed = self.process.communicate(timeout=30)[0]
         return self.process.returncode
 
 
@@ -172,6 +175,17 @@ def test_two_processes_share_the_port_and_stop_together() -> None:
                 os.kill(int(str(pid)), 0)
     finally:
         server.output()
+
+
+def test_uvloop_is_an_opt_in() -> None:
+    pytest.importorskip("uvloop", reason="uvloop is an optional extra: pip install '.[uvloop]'")
+    server = Server(env={"USE_UVLOOP": "true", "LOG_LEVEL": "DEBUG"})
+    try:
+        assert get_json(server.url + "/health")[0] == 200
+        assert server.stop() == 0
+    finally:
+        output = server.output()
+    assert "uvloop loop)" in output
 
 
 def test_a_port_in_use_is_reported_clearly(server: Server) -> None:

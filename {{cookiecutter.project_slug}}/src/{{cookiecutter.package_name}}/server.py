@@ -50,7 +50,9 @@ async def serve(config: Settings, sockets: list[socket.socket] | None = None) ->
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     port = sockets[0].getsockname()[1]
-    log.info("serving %s on %s:%d (pid %d)", app.strategy.name, config.address, port, os.getpid())
+    loop_kind = type(loop).__module__.split(".")[0]  # "asyncio", or "uvloop"
+    log.info("serving %s on %s:%d (pid %d, %s loop)", app.strategy.name, config.address, port,
+             os.getpid(), loop_kind)  # fmt: skip
     try:
         await stop.wait()
     finally:
