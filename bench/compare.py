@@ -32,7 +32,8 @@ STRATEGIES: list[tuple[str, str, Callable[[int], dict[str, int]]]] = [
     ("coroutine", "none", lambda n: {}),
     ("callback", "none", lambda n: {}),
     ("executor", "none", lambda n: {"EXECUTOR_THREADS": n}),
-    ("celery", "redis", lambda n: {"CELERY_WORKER_CONCURRENCY": n, "CELERY_MAX_IN_FLIGHT": n}),
+    ("celery", "rabbitmq", lambda n: {}),
+    ("celery", "redis", lambda n: {}),  # the bench sizes its worker for the burst
     # Each waiting /sleep holds a connection (BLPOP); the subscription holds one more.
     ("async_client", "redis", lambda n: {"REDIS_MAX_CONNECTIONS": n + 1}),
 ]
@@ -67,8 +68,8 @@ def run_bench(
 def table(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int], seconds: float) -> str:
     lines = [
         f"| strategy | N x {seconds:g} s: wall / ideal | failed | /health p99 in the burst "
-        "vs bare Tornado's | /health req/s vs bare hello-world | peak RSS |",
-        "|---|---|---|---|---|---|",
+        "vs bare Tornado's | /health req/s vs bare hello-world | 2 processes vs 1 | peak RSS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for strategy, by_size in results.items():
         walls = ", ".join(f"{n}: x{by_size[n]['ratios']['sleep_wall_vs_ideal']:.2f}" for n in sizes)
@@ -78,19 +79,51 @@ def table(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int], secon
             f"| {strategy} | {walls} | {failed:g}"
             f" | x{last['ratios']['health_p99_loaded_vs_bare_loaded']:.2f}"
             f" | x{last['ratios']['health_rps_vs_bare_hello']:.2f}"
+            f" | {processes(last)}"
             f" | {last['medians']['peak_rss_mb']:.0f} MB |"
         )
     first = next(iter(results.values()))[sizes[-1]]
     lines.append(
         f"| bare Tornado `asyncio.sleep` | x{first['ratios']['bare_sleep_wall_vs_ideal']:.2f} at "
-        f"{sizes[-1]} | 0 | x1.00 | x1.00 | |"
+        f"{sizes[-1]} | 0 | x1.00 | x1.00 | | |"
     )
     blocking = first["medians"]
     lines.append(
         f"| blocking `time.sleep` (10 x 0.2 s) | x{first['ratios']['blocking_wall_vs_ideal']:.1f} "
-        f"| 0 | /health p50 {blocking['blocking.p50_ms']:.0f} ms | | |"
+        f"| 0 | /health p50 {blocking['blocking.p50_ms']:.0f} ms | | | |"
     )
     return "\n".join(lines)
+
+
+def processes(run: dict[str, Any]) -> str:
+    ratio = run["ratios"].get("two_processes_vs_one")
+    return "" if ratio is None else f"x{ratio:.2f}"
+
+
+def celery_table(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int]) -> str:
+    """Celery's awaiting layer against the usual two ways, same worker, same run."""
+    lines = [
+        "| broker | round trips/s c=50 / c=200 | vs run_in_executor(result.get) | vs polling "
+        "| web CPU per round trip (c=200): ours / executor / polling | web threads, 200 waiting |",
+        "|---|---|---|---|---|---|",
+    ]
+    for strategy, by_size in results.items():
+        if not strategy.startswith("celery"):
+            continue
+        m, r = by_size[sizes[-1]]["medians"], by_size[sizes[-1]]["ratios"]
+        versus = {
+            other: f"x{r[f'celery_vs_{other}_c50']:.2f} / x{r[f'celery_vs_{other}_c200']:.2f}"
+            for other in ("executor", "polling")
+        }
+        broker = strategy.partition("+")[2]
+        lines.append(
+            f"| {broker} | {m['celery.ours_c50']:.0f} / {m['celery.ours_c200']:.0f}"
+            f" | {versus['executor']} | {versus['polling']}"
+            f" | {m['celery.ours_cpu_ms_c200']:.2f} / {m['celery.executor_cpu_ms_c200']:.2f} / "
+            f"{m['celery.polling_cpu_ms_c200']:.2f} ms"
+            f" | {m['celery.threads_ours']:.0f} / {m['celery.threads_executor']:.0f} |"
+        )
+    return "\n".join(lines).replace("xnan", "n/a").replace("nan", "n/a")
 
 
 def plot(
@@ -152,7 +185,8 @@ def main() -> int:
                 continue
             print(f"{strategy} ({broker})", file=sys.stderr, flush=True)
             project = bake(strategy, broker, Path(out))
-            results[strategy] = {n: run_bench(project, n, args, env) for n in args.sizes}
+            name = f"{strategy}+{broker}" if strategy == "celery" else strategy
+            results[name] = {n: run_bench(project, n, args, env) for n in args.sizes}
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     when = datetime.date.today().isoformat()
@@ -173,6 +207,18 @@ def main() -> int:
         table(results, args.sizes, args.seconds),
         "",
     ]
+    if any(name.startswith("celery") for name in results):
+        text += [
+            "## Celery: awaiting a task result",
+            "",
+            "HTTP -> task -> result round trips through the generated awaiting layer, against "
+            "`run_in_executor(None, result.get)` and against polling `result.ready()`, with the "
+            f"same worker in the same run (N={args.sizes[-1]} runs). With `rpc://` results "
+            "`result.get()` in a pool thread never returns, so that baseline is not measured.",
+            "",
+            celery_table(results, args.sizes),
+            "",
+        ]
     if pictured:
         text += ["![wall time and /health p99 against N](benchmarks.png)", ""]
     (DOCS / "benchmarks.md").write_text("\n".join(text))

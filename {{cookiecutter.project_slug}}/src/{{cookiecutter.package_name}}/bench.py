@@ -22,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -237,13 +238,22 @@ def wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 @contextlib.contextmanager
 def running(command: list[str], port: int | None, env: dict[str, str]) -> Iterator[int]:
-    """Run `command` (a server when `port` is set) in its own process group; yield its pid."""
+    """Run `command` (a server when `port` is set) in its own process group; yield its pid.
+
+    What it prints goes to a temporary file, shown only if it fails to start.
+    """
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and package)
-        command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, start_new_session=True
-    )
+        command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
     try:
         if port is not None:
-            wait_until_up(port, process)
+            try:
+                wait_until_up(port, process)
+            except RuntimeError as error:
+                output.seek(0)
+                raise RuntimeError(f"{error}:\n{output.read()[-3000:]}") from None
         yield process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -253,6 +263,7 @@ def running(command: list[str], port: int | None, env: dict[str, str]) -> Iterat
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        output.close()
 
 
 def peak_rss_mb(pid: int) -> float:
