@@ -40,7 +40,8 @@ STRATEGIES: list[tuple[str, str, Callable[[int], dict[str, int]]]] = [
 
 
 def bake(strategy: str, broker: str, out: Path) -> Path:
-    context = {"async_strategy": strategy, "broker": broker, "project_name": f"bench {strategy}"}
+    name = f"bench {strategy} {broker}"
+    context = {"async_strategy": strategy, "broker": broker, "project_name": name}
     return Path(
         cookiecutter(str(TEMPLATE), no_input=True, extra_context=context, output_dir=str(out))
     )
@@ -187,8 +188,9 @@ def main() -> int:
             project = bake(strategy, broker, Path(out))
             name = f"{strategy}+{broker}" if strategy == "celery" else strategy
             results[name] = {n: run_bench(project, n, args, env) for n in args.sizes}
-    DOCS.mkdir(exist_ok=True)
-    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+            # Saved as it goes: a failure later on loses nothing measured so far.
+            DOCS.mkdir(exist_ok=True)
+            (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
     when = datetime.date.today().isoformat()
     machine = (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
@@ -222,8 +224,19 @@ def main() -> int:
     if pictured:
         text += ["![wall time and /health p99 against N](benchmarks.png)", ""]
     (DOCS / "benchmarks.md").write_text("\n".join(text))
+    update_readme("\n".join(text[2:]).replace("](benchmarks.png)", "](docs/benchmarks.png)"))
     print((DOCS / "benchmarks.md").read_text())
     return 0
+
+
+def update_readme(section: str) -> None:
+    """Put the new numbers between the README's benchmark markers, so it never goes stale."""
+    readme = TEMPLATE / "README.md"
+    start, end = "<!-- benchmarks -->", "<!-- /benchmarks -->"
+    text = readme.read_text()
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    readme.write_text(f"{before}{start}\n{section.strip()}\n{end}{after}")
 
 
 if __name__ == "__main__":
