@@ -34,10 +34,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CELERY_VISIBILITY_TIMEOUT"] = "3"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in NEEDS_WORKER:
-            item.add_marker(pytest.mark.usefixtures("live_worker"))
+@pytest.fixture(autouse=True)
+def _worker_for_shared_tests(request: pytest.FixtureRequest) -> None:
+    """The shared tests' /sleep needs a worker: start the session's one for them.
+
+    (A `usefixtures` mark added at collection time comes too late: pytest has
+    already worked out each test's fixtures.)
+    """
+    if request.path.name in NEEDS_WORKER:
+        request.getfixturevalue("live_worker")
 
 
 def require_broker() -> None:

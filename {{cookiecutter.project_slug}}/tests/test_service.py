@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.bench import measure_rps, parse_wrk
 from {{ cookiecutter.package_name }}.settings import Settings, SettingsError, load_dotenv
 
 from .support import closed_port
@@ -200,7 +203,7 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     done = cli(
         "bench", "--requests", "10", "--seconds", "0.1", "--repeat", "1", "--duration", "0.3",
         "--connections", "4", "--blocking-requests", "2", "--blocking-seconds", "0.05",
-        "--json", str(report), timeout=120,
+        "--load-generator", "python", "--json", str(report), timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/sleep burst" in done.stdout
@@ -208,3 +211,35 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert results["medians"]["sleeps.failed"] == 0
     assert results["ratios"]["sleep_wall_vs_ideal"] >= 1
     assert results["ratios"]["blocking_wall_vs_ideal"] >= 1.5  # 2 blocking sleeps queue up
+
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8888/health
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.12ms    1.02ms  20.00ms   90.00%
+    Req/Sec     9.80k   500.00    10.50k    70.00%
+  29400 requests in 3.00s, 5.00MB read
+  Non-2xx or 3xx responses: 400
+Requests/sec:   9800.00
+Transfer/sec:      1.67MB
+"""
+
+
+def test_wrk_counts_only_successful_answers() -> None:
+    assert parse_wrk(WRK_OUTPUT) == pytest.approx(29000 / 3.0)
+    assert parse_wrk(WRK_OUTPUT.replace("3.00s", "500.00ms")) == pytest.approx(29000 / 0.5)
+    with pytest.raises(RuntimeError, match="wrk's output was not understood"):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is optional: apt-get install wrk")
+def test_wrk_measures_a_real_server(server: Server) -> None:
+    args = argparse.Namespace(load_generator="wrk", duration=1.0)
+    assert measure_rps(args, server.port, "/health", 4) > 0
+
+
+def test_asking_for_wrk_without_it_says_what_to_do(tmp_path: Path) -> None:
+    done = cli("bench", "--load-generator", "wrk", env={"PATH": str(tmp_path)})
+    assert done.returncode == 1
+    assert "wrk is not installed (apt-get install wrk)" in done.stderr
+    assert "--load-generator python" in done.stderr
