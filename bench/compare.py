@@ -2,6 +2,8 @@
 
     python bench/compare.py                 # writes docs/benchmarks.md and docs/benchmarks.png
     python bench/compare.py --sizes 100 500 --repeat 1    # a quicker look
+    python bench/compare.py --only celery                 # re-measure one, keep the others
+    python bench/compare.py --report                      # rewrite from docs/benchmarks.json
 
 Each project's own `python -m <package> bench` starts its server (and worker), a
 bare Tornado baseline, and a blocking baseline, all in the same run, and reports
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cookiecutter.main import cookiecutter
+from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DOCS = TEMPLATE / "docs"
@@ -63,7 +65,9 @@ def run_bench(
     environment.update({key: str(value) for key, value in settings(n).items()})
     print(f"  {package} bench --requests {n}", file=sys.stderr, flush=True)
     subprocess.run(command, cwd=project, env=environment, check=True)
-    return json.loads(report.read_text())
+    results: dict[str, Any] = json.loads(report.read_text())
+    results["measured"] = datetime.date.today().isoformat()
+    return results
 
 
 def table(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int], seconds: float) -> str:
@@ -177,34 +181,44 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--processes", action="store_true", help="also measure 2 processes vs 1")
-    parser.add_argument("--only", nargs="+", help="strategies to run (default: all)")
+    parser.add_argument(
+        "--only", nargs="+",
+        help="re-measure these strategies; the others keep their numbers from docs/benchmarks.json",
+    )  # fmt: skip
+    parser.add_argument(
+        "--report", action="store_true",
+        help="measure nothing: write the table, plot and README from docs/benchmarks.json",
+    )  # fmt: skip
     args = parser.parse_args()
-    results: dict[str, dict[int, dict[str, Any]]] = {}
+    results = earlier_results(args) if args.only or args.report else {}
     with tempfile.TemporaryDirectory() as out:
         for strategy, broker, env in STRATEGIES:
-            if args.only and strategy not in args.only:
+            if args.report or (args.only and strategy not in args.only):
                 continue
             print(f"{strategy} ({broker})", file=sys.stderr, flush=True)
             project = bake(strategy, broker, Path(out))
             name = f"{strategy}+{broker}" if strategy == "celery" else strategy
             results[name] = {n: run_bench(project, n, args, env) for n in args.sizes}
+            results = {key: results[key] for key in order(results)}
             # Saved as it goes: a failure later on loses nothing measured so far.
             DOCS.mkdir(exist_ok=True)
             (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str))
-    when = datetime.date.today().isoformat()
+    dates = {run.get("measured") for by_size in results.values() for run in by_size.values()}
+    when = " to ".join(sorted(date for date in dates if date)) or datetime.date.today().isoformat()
     machine = (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
     pictured = plot(results, args.sizes, args.seconds, DOCS / "benchmarks.png")
+    repeat = next(iter(next(iter(results.values())).values()))["arguments"]["repeat"]
     text = [
         "# Benchmarks",
         "",
-        f"Measured {when} on {machine}, with `python bench/compare.py "
-        f"--sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}`: medians of "
-        f"{args.repeat} repetitions, each ratio taken within one repetition against a baseline "
-        "started in the same run (a bare Tornado app). The machine is shared and noisy: read "
-        "the ratios, not the absolute numbers.",
+        f"Measured {when} on {machine}, with `{command_line(results, args.sizes)}`: medians of "
+        f"{repeat} repetitions, each ratio taken within one repetition against a baseline "
+        "started in the same run (a bare Tornado app). Requests/s measured with "
+        f"{load_generator(results)}. The machine is shared and noisy: read the ratios, not the "
+        "absolute numbers.",
         "",
         table(results, args.sizes, args.seconds),
         "",
@@ -229,6 +243,38 @@ def main() -> int:
     return 0
 
 
+def earlier_results(args: argparse.Namespace) -> dict[str, dict[int, dict[str, Any]]]:
+    """The last full run's numbers, for the strategies --only leaves alone."""
+    saved = DOCS / "benchmarks.json"
+    if not saved.exists():
+        return {}
+    found = json.loads(saved.read_text())
+    kept = {name: {int(n): run for n, run in by_size.items()} for name, by_size in found.items()}
+    if any(set(by_size) != set(args.sizes) for by_size in kept.values()):
+        raise SystemExit(f"--only: {saved} was measured with other --sizes; run them all")
+    return kept
+
+
+def order(results: dict[str, Any]) -> list[str]:
+    """The strategies in STRATEGIES' order, whichever ran last."""
+    names = [f"{s}+{b}" if s == "celery" else s for s, b, _ in STRATEGIES]
+    return sorted(results, key=lambda name: names.index(name) if name in names else len(names))
+
+
+def command_line(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int]) -> str:
+    """The command that measured these numbers, from what each bench recorded."""
+    run = next(iter(next(iter(results.values())).values()))["arguments"]
+    words = ["python bench/compare.py --sizes", *map(str, sizes), "--repeat", str(run["repeat"])]
+    return " ".join(words + (["--processes"] if run["processes"] else []))
+
+
+def load_generator(results: dict[str, dict[int, dict[str, Any]]]) -> str:
+    used = {run["arguments"]["load_generator"] for by_size in results.values()
+            for run in by_size.values()}  # fmt: skip
+    names = {"wrk": "wrk (1 thread)", "python": "the built-in asyncio client"}
+    return " and ".join(names.get(name, name) for name in sorted(used))
+
+
 def update_readme(section: str) -> None:
     """Put the new numbers between the README's benchmark markers, so it never goes stale."""
     readme = TEMPLATE / "README.md"
@@ -236,7 +282,8 @@ def update_readme(section: str) -> None:
     text = readme.read_text()
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
-    readme.write_text(f"{before}{start}\n{section.strip()}\n{end}{after}")
+    section = section.strip().replace("\n## ", "\n### ")  # under the README's own heading
+    readme.write_text(f"{before}{start}\n{section}\n{end}{after}")
 
 
 if __name__ == "__main__":
