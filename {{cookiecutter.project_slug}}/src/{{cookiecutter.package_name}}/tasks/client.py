@@ -59,6 +59,7 @@ class TaskClient:
             )
         self.waiter = self._pick_waiter()
         self._broker_checked = (0.0, True)
+        self._broker_check: asyncio.Task[bool] | None = None
         self._revoking: set[asyncio.Task[None]] = set()
 
     def _pick_waiter(self) -> ResultWaiter:
@@ -77,6 +78,9 @@ class TaskClient:
             await self.publisher.start()
 
     async def close(self) -> None:
+        if self._broker_check is not None:
+            self._broker_check.cancel()
+            await asyncio.gather(self._broker_check, return_exceptions=True)
         await self.waiter.close()
         if self.publisher is not self.threads:
             await self.publisher.close()
@@ -164,13 +168,23 @@ class TaskClient:
         if isinstance(self.publisher, AmqpPublisher):
             return self.publisher.healthy
         checked_at, answered = self._broker_checked
-        if time.monotonic() - checked_at > HEALTH_CHECK_INTERVAL:
-            try:
-                await self.threads.run_blocking(self._ping_broker)
-                answered = True
-            except Exception:
-                answered = False
-            self._broker_checked = (time.monotonic(), answered)
+        if time.monotonic() - checked_at <= HEALTH_CHECK_INTERVAL:
+            return answered
+        # One ping at a time, however many /health requests ask: under load,
+        # a ping each (a new broker connection) cost a quarter of the CPU.
+        if self._broker_check is None:
+            self._broker_check = asyncio.get_running_loop().create_task(self._check_broker())
+        # Shielded: a client that hangs up must not cancel the others' answer.
+        return await asyncio.shield(self._broker_check)
+
+    async def _check_broker(self) -> bool:
+        try:
+            await self.threads.run_blocking(self._ping_broker)
+            answered = True
+        except Exception:
+            answered = False
+        self._broker_checked = (time.monotonic(), answered)
+        self._broker_check = None
         return answered
 
     def _ping_broker(self) -> None:
