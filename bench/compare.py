@@ -210,7 +210,7 @@ def main() -> int:
         f"Python {platform.python_version()}"
     )
     pictured = plot(results, args.sizes, args.seconds, DOCS / "benchmarks.png")
-    repeat = next(iter(next(iter(results.values())).values()))["arguments"]["repeat"]
+    repeat = recorded_arguments(results)["repeat"]
     text = [
         "# Benchmarks",
         "",
@@ -244,14 +244,14 @@ def main() -> int:
 
 
 def earlier_results(args: argparse.Namespace) -> dict[str, dict[int, dict[str, Any]]]:
-    """The last full run's numbers, for the strategies --only leaves alone."""
+    """The saved numbers: what --report writes out, and what --only leaves alone."""
     saved = DOCS / "benchmarks.json"
     if not saved.exists():
         return {}
     found = json.loads(saved.read_text())
     kept = {name: {int(n): run for n, run in by_size.items()} for name, by_size in found.items()}
     if any(set(by_size) != set(args.sizes) for by_size in kept.values()):
-        raise SystemExit(f"--only: {saved} was measured with other --sizes; run them all")
+        raise SystemExit(f"{saved} was measured with other --sizes: measure them all again")
     return kept
 
 
@@ -261,9 +261,15 @@ def order(results: dict[str, Any]) -> list[str]:
     return sorted(results, key=lambda name: names.index(name) if name in names else len(names))
 
 
+def recorded_arguments(results: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
+    """The arguments the first bench run recorded (compare.py gives every run the same)."""
+    arguments: dict[str, Any] = next(iter(next(iter(results.values())).values()))["arguments"]
+    return arguments
+
+
 def command_line(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int]) -> str:
     """The command that measured these numbers, from what each bench recorded."""
-    run = next(iter(next(iter(results.values())).values()))["arguments"]
+    run = recorded_arguments(results)
     words = ["python bench/compare.py --sizes", *map(str, sizes), "--repeat", str(run["repeat"])]
     return " ".join(words + (["--processes"] if run["processes"] else []))
 

@@ -230,7 +230,7 @@ def load_generator(choice: str) -> str:
 
 
 def measure_rps(args: argparse.Namespace, port: int, path: str, connections: int) -> float:
-    """Answers (2xx/3xx) per second to `connections` keep-alive clients."""
+    """Successful answers per second to `connections` keep-alive clients."""
     if args.load_generator == "wrk":
         return wrk_requests_per_second(port, path, connections, args.duration)
     return asyncio.run(requests_per_second(port, path, connections, args.duration))
