@@ -5,7 +5,7 @@
     python bench/compare.py --only celery                 # re-measure one, keep the others
     python bench/compare.py --report                      # rewrite from docs/benchmarks.json
 
-Each project's own `python -m <package> bench` starts its server (and worker), a
+Each project's own `python -m bench` starts its server (and worker), a
 bare Tornado baseline, and a blocking baseline, all in the same run, and reports
 ratios against them; this script only collects those numbers. Not a test: it
 takes minutes, and its numbers depend on the machine.
@@ -52,18 +52,15 @@ def bake(strategy: str, broker: str, out: Path) -> Path:
 def run_bench(
     project: Path, n: int, args: argparse.Namespace, settings: Callable[[int], dict[str, int]]
 ) -> dict[str, Any]:
-    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
     report = project / f"bench-{n}.json"
-    command = [
-        sys.executable, "-m", package, "bench", "--requests", str(n),
-        "--seconds", str(args.seconds), "--repeat", str(args.repeat),
-        "--duration", str(args.duration), "--json", str(report),
-    ]  # fmt: skip
+    options = {"--requests": n, "--seconds": args.seconds, "--repeat": args.repeat}
+    options |= {"--duration": args.duration, "--json": report}
+    command = [sys.executable, "-m", "bench", *(str(x) for pair in options.items() for x in pair)]
     if args.processes:
         command.append("--processes")
     environment = {**os.environ, "PYTHONPATH": str(project / "src")}
     environment.update({key: str(value) for key, value in settings(n).items()})
-    print(f"  {package} bench --requests {n}", file=sys.stderr, flush=True)
+    print(f"  {project.name}: python -m bench --requests {n}", file=sys.stderr, flush=True)
     subprocess.run(command, cwd=project, env=environment, check=True)
     results: dict[str, Any] = json.loads(report.read_text())
     results["measured"] = datetime.date.today().isoformat()
@@ -182,13 +179,15 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--processes", action="store_true", help="also measure 2 processes vs 1")
     parser.add_argument(
-        "--only", nargs="+",
+        "--only",
+        nargs="+",
         help="re-measure these strategies; the others keep their numbers from docs/benchmarks.json",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--report", action="store_true",
+        "--report",
+        action="store_true",
         help="measure nothing: write the table, plot and README from docs/benchmarks.json",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     results = earlier_results(args) if args.only or args.report else {}
     with tempfile.TemporaryDirectory() as out:
@@ -275,8 +274,11 @@ def command_line(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int]
 
 
 def load_generator(results: dict[str, dict[int, dict[str, Any]]]) -> str:
-    used = {run["arguments"]["load_generator"] for by_size in results.values()
-            for run in by_size.values()}  # fmt: skip
+    used = {
+        run["arguments"]["load_generator"]
+        for by_size in results.values()
+        for run in by_size.values()
+    }
     names = {"wrk": "wrk (1 thread)", "python": "the built-in asyncio client"}
     return " and ".join(names.get(name, name) for name in sorted(used))
 

@@ -1,4 +1,4 @@
-"""Keep the chosen strategy's files, drop the rest, and write the untracked `.env`."""
+"""Keep the files of what was chosen, write the untracked `.env`, say what to run next."""
 
 from __future__ import annotations
 
@@ -10,70 +10,68 @@ from pathlib import Path
 # Rendered by cookiecutter. tojson escapes quotes, so no answer can break out of the string.
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
-# async_client talks to one service: the broker answer picks which.
-CLIENT_FILES = {
-    "none": [
-        "src/{package}/async_client/upstream.py",
-        "tests/fixtures_upstream.py",
-        "tests/test_upstream.py",
-    ],
-    "redis": [
-        "src/{package}/async_client/redis_channels.py",
-        "src/{package}/async_client/channels.py",
-        "tests/fixtures_channels.py",
-        "tests/test_redis_channels.py",
-        "tests/test_long_poll.py",
-    ],
-    "rabbitmq": [
-        "src/{package}/async_client/amqp_channels.py",
-        "src/{package}/async_client/channels.py",
-        "tests/fixtures_channels.py",
-        "tests/test_amqp_channels.py",
-        "tests/test_long_poll.py",
-    ],
-}
-CLIENT_TESTS = sorted(
-    {path for paths in CLIENT_FILES.values() for path in paths if path.startswith("tests/")}
-)
-# Every strategy's own files; all but the chosen strategy's are removed.
-STRATEGY_FILES = {
+# Which files each feature brings. A file listed here is kept only when one of
+# the features that list it is chosen (see `chosen_features`); any other file
+# is always kept. `{package}` is the package's folder.
+FEATURE_FILES: dict[str, list[str]] = {
+    # async_strategy: one module (or package) and its own tests each
     "coroutine": ["src/{package}/coroutine.py", "tests/test_coroutine.py"],
     "callback": ["src/{package}/callback.py", "tests/test_callback.py"],
     "executor": ["src/{package}/executor.py", "tests/test_executor.py"],
-    "celery": ["src/{package}/tasks", "tests/test_celery.py", "tests/fixtures_celery.py"],
-    "async_client": ["src/{package}/async_client", *CLIENT_TESTS],
+    "celery": [
+        "src/{package}/celery",
+        "tests/test_celery.py",
+        "tests/fixtures_celery.py",
+        "bench/celery_tasks.py",
+    ],
+    "async_client": ["src/{package}/async_client.py", "tests/test_async_client.py"],
+    # services: a client module and its tests each
+    "http": ["src/{package}/clients/http.py", "tests/test_http.py", "tests/fixtures_http.py"],
+    "redis": ["src/{package}/clients/redis.py", "tests/test_redis.py"],
+    "rabbitmq": ["src/{package}/clients/rabbitmq.py", "tests/test_rabbitmq.py"],
+    # what a combination brings
+    "amqp": ["src/{package}/amqp.py"],
+    "long_poll": [
+        "src/{package}/channels.py",
+        "src/{package}/long_poll.py",
+        "tests/test_long_poll.py",
+    ],
+    "docker": ["Dockerfile", "compose.yaml", ".dockerignore", "tests/test_docker.py"],
 }
-DOCKER_FILES = ["Dockerfile", "compose.yaml", ".dockerignore", "tests/test_docker.py"]
+BROADCASTERS = {"redis", "rabbitmq"}  # services that fan messages out to every process
 SECRET_PLACEHOLDER = "change-me"
 
 
-def remove(project: Path, patterns: list[str], package: str) -> None:
-    for pattern in patterns:
-        for path in project.glob(pattern.format(package=package)):
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+def service_names(answers: dict[str, object]) -> set[str]:
+    return {name for name in str(answers["__services"]).split(",") if name}
 
 
-def remove_other_strategies(project: Path, strategy: str, package: str) -> None:
-    for name, files in STRATEGY_FILES.items():
-        if name != strategy:
-            remove(project, files, package)
+def chosen_features(answers: dict[str, object]) -> set[str]:
+    services = service_names(answers)
+    features = {str(answers["async_strategy"]), *services}
+    if services & BROADCASTERS:
+        features.add("long_poll")
+    if "rabbitmq" in services or answers["async_strategy"] == "celery":
+        features.add("amqp")  # aio-pika: the RabbitMQ client, Celery's AMQP publisher
+    if answers["use_docker"] in (True, "True", "true", "yes", "y"):
+        features.add("docker")
+    return features
 
 
-def remove_other_clients(project: Path, strategy: str, broker: str, package: str) -> None:
-    if strategy != "async_client":
-        return
-    keep = set(CLIENT_FILES[broker])
-    for name, files in CLIENT_FILES.items():
-        if name != broker:
-            remove(project, [path for path in files if path not in keep], package)
+def unwanted_files(features: set[str], package: str) -> set[str]:
+    """Files listed only under features that were not chosen."""
+    wanted = {path for name in features for path in FEATURE_FILES.get(name, [])}
+    listed = {path for paths in FEATURE_FILES.values() for path in paths}
+    return {path.format(package=package) for path in listed - wanted}
 
 
-def remove_docker_files(project: Path, use_docker: bool) -> None:
-    if not use_docker:
-        remove(project, DOCKER_FILES, "")
+def remove(project: Path, relative_paths: set[str]) -> None:
+    for relative in sorted(relative_paths):
+        path = project / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def write_env_file(project: Path) -> None:
@@ -87,13 +85,25 @@ def write_env_file(project: Path) -> None:
     env.chmod(0o600)
 
 
+def next_steps(answers: dict[str, object], project: Path) -> str:
+    package = answers["package_name"]
+    steps = [
+        f"cd {project.name}",
+        "python3 -m venv .venv && . .venv/bin/activate",
+        "pip install -e '.[test]'",
+        "pytest",
+        f"python -m {package} serve",
+    ]
+    if answers["async_strategy"] == "celery":
+        steps.append(f"python -m {package} worker     # in a second terminal")
+    lines = [f"Created {project.name} ({answers['async_strategy']} strategy). Next:", ""]
+    return "\n".join(lines + [f"  {step}" for step in steps]) + "\n"
+
+
 def main(answers: dict[str, object], project: Path) -> None:
-    package = str(answers["package_name"])
-    strategy = str(answers["async_strategy"])
-    remove_other_strategies(project, strategy, package)
-    remove_other_clients(project, strategy, str(answers["__broker"]), package)
-    remove_docker_files(project, answers["use_docker"] in (True, "True", "true", "yes", "y"))
+    remove(project, unwanted_files(chosen_features(answers), str(answers["package_name"])))
     write_env_file(project)
+    print(next_steps(answers, project))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,22 @@ SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Importing any of these from the project would pick up the project instead.
 TAKEN_NAMES = {
-    "aio_pika", "amqp", "celery", "kombu", "mypy", "pytest", "redis", "ruff",
-    "setuptools", "src", "test", "tests", "tornado", "uvloop", "vine",
-}  # fmt: skip
+    "aio_pika",
+    "amqp",
+    "celery",
+    "kombu",
+    "mypy",
+    "pytest",
+    "redis",
+    "ruff",
+    "setuptools",
+    "src",
+    "test",
+    "tests",
+    "tornado",
+    "uvloop",
+    "vine",
+}
 STRATEGIES_WITH_BROKER = {
     "celery": {"redis", "rabbitmq"},
     "async_client": {"none", "redis", "rabbitmq"},

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
 from jinja2 import Environment
 
 TEMPLATE = Path(__file__).resolve().parent.parent
@@ -27,6 +29,7 @@ def load_hook(name: str, answers: dict[str, Any] | None = None) -> ModuleType:
 
 
 PRE_GEN = load_hook("pre_gen_project")
+POST_GEN = load_hook("post_gen_project")
 
 
 def options(value: Any) -> list[Any]:
@@ -48,9 +51,11 @@ def is_valid(combo: dict[str, Any]) -> bool:
     return PRE_GEN.check_broker(combo["async_strategy"], combo["broker"]) is None
 
 
-def resolved_broker(combo: dict[str, Any]) -> str:
-    """The template's own derived `__broker`, rendered for these answers."""
-    return Environment().from_string(PROMPTS["__broker"]).render(cookiecutter=combo)
+def resolved(combo: dict[str, Any]) -> dict[str, Any]:
+    """Every answer as the template sees it, the derived `__` ones included."""
+    context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=combo)
+    answers: dict[str, Any] = prompt_for_config(context, no_input=True)
+    return answers
 
 
 def combo_id(combo: dict[str, Any]) -> str:

@@ -15,9 +15,17 @@ from .matrix import PRE_GEN, TEMPLATE, load_hook
 
 @pytest.mark.parametrize(
     ("slug", "ok"),
-    [("my-service", True), ("svc2", True), ("3d-viewer", True), ("My-Service", False),
-     ("my_service", False), ("my--service", False), ("-svc", False), ("", False)],
-)  # fmt: skip
+    [
+        ("my-service", True),
+        ("svc2", True),
+        ("3d-viewer", True),
+        ("My-Service", False),
+        ("my_service", False),
+        ("my--service", False),
+        ("-svc", False),
+        ("", False),
+    ],
+)
 def test_slug_rule(slug: str, ok: bool) -> None:
     assert (PRE_GEN.check_slug(slug) is None) is ok
 
@@ -67,17 +75,23 @@ def post_gen_project(tmp_path: Path, **answers: Any) -> Path:
 
     context = {"async_strategy": "coroutine", "broker": "auto", "use_docker": True, **answers}
     out = cookiecutter(
-        str(TEMPLATE), no_input=True, extra_context=context, output_dir=str(tmp_path),
+        str(TEMPLATE),
+        no_input=True,
+        extra_context=context,
+        output_dir=str(tmp_path),
         accept_hooks=False,
-    )  # fmt: skip
+    )
     return Path(out)
 
 
 def answers_for(project: Path, **overrides: Any) -> dict[str, Any]:
     answers: dict[str, Any] = {
-        "package_name": "tornado_service", "async_strategy": "coroutine",
-        "__broker": "none", "use_docker": True,
-    }  # fmt: skip
+        "package_name": "tornado_service",
+        "async_strategy": "coroutine",
+        "__broker": "none",
+        "__services": "",
+        "use_docker": True,
+    }
     answers.update(overrides)
     return answers
 
@@ -88,10 +102,28 @@ def test_post_gen_keeps_only_the_chosen_strategy(tmp_path: Path) -> None:
     POST.main(answers_for(project, async_strategy="executor"), project)
     package = project / "src" / "tornado_service"
     assert (package / "executor.py").exists()
-    for gone in ("coroutine.py", "callback.py", "tasks", "async_client"):
+    for gone in ("coroutine.py", "callback.py", "celery", "async_client.py", "clients/http.py"):
         assert not (package / gone).exists(), gone
     assert (project / "tests" / "test_executor.py").exists()
     assert not (project / "tests" / "test_coroutine.py").exists()
+
+
+def test_a_broker_service_brings_long_polling_and_the_amqp_helper() -> None:
+    post = load_hook("post_gen_project")
+    answers = {"async_strategy": "async_client", "__services": "rabbitmq", "use_docker": False}
+    assert post.chosen_features(answers) == {"async_client", "rabbitmq", "long_poll", "amqp"}
+    answers = {"async_strategy": "celery", "__services": "", "use_docker": "yes"}
+    assert post.chosen_features(answers) == {"celery", "amqp", "docker"}
+
+
+def test_post_gen_says_what_to_run_next(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = post_gen_project(tmp_path, async_strategy="celery", broker="redis")
+    load_hook("post_gen_project").main(answers_for(project, async_strategy="celery"), project)
+    printed = capsys.readouterr().out
+    assert "cd tornado-service\n" in printed
+    for step in ("pip install -e '.[test]'", "pytest", "python -m tornado_service serve"):
+        assert f"  {step}\n" in printed
+    assert "python -m tornado_service worker" in printed
 
 
 def test_post_gen_removes_docker_files_when_not_wanted(tmp_path: Path) -> None:
@@ -125,11 +157,15 @@ def test_two_projects_get_different_secrets(tmp_path: Path) -> None:
     assert len(secrets) == 2
 
 
-def test_hooks_are_lint_clean() -> None:
+@pytest.mark.parametrize("check", [["check"], ["format", "--check"]])
+def test_the_templates_own_code_is_lint_clean(check: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "hooks", "tests", "bench"], cwd=TEMPLATE,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "ruff", *check, "hooks", "tests", "bench"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -18,11 +18,14 @@ from cookiecutter.exceptions import FailedHookException
         ({"project_name": "My Service"}, "my-service", "my_service"),
         ({"project_name": "my-hyphenated_name"}, "my-hyphenated-name", "my_hyphenated_name"),
         ({"project_name": "Café Ünïcode Service"}, "cafe-unicode-service", "cafe_unicode_service"),
-        ({"project_name": 'Bob\'s "Best" API', "description": 'Say "hi" \\ to O\'Brien'},
-         "bob-s-best-api", "bob_s_best_api"),
+        (
+            {"project_name": 'Bob\'s "Best" API', "description": 'Say "hi" \\ to O\'Brien'},
+            "bob-s-best-api",
+            "bob_s_best_api",
+        ),
         ({"project_name": "3D Viewer", "package_name": "viewer3d"}, "3d-viewer", "viewer3d"),
     ],
-)  # fmt: skip
+)
 def test_names_that_bake(cookies: Any, answers: dict[str, str], slug: str, package: str) -> None:
     result = cookies.bake(extra_context=answers)
     assert result.exception is None, result.exception

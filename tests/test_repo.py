@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from .matrix import TEMPLATE as ROOT
 
 
 def readme_test_command() -> str:

@@ -15,16 +15,23 @@ IGNORED = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"
 )
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-}  # fmt: skip
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 
 
 def sh(*command: str, cwd: Path) -> str:
     done = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, check=False, timeout=300,
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
         env={**os.environ, **GIT_ENV},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}{done.stderr}"
     return done.stdout
 
@@ -42,8 +49,17 @@ def test_cruft_update_applies_template_changes_and_keeps_the_users(tmp_path: Pat
 
     cruft = [sys.executable, "-m", "cruft"]
     context = json.dumps({"async_strategy": "executor"})
-    sh(*cruft, "create", "--no-input", "--extra-context", context,
-       "--output-dir", str(tmp_path), str(template), cwd=tmp_path)  # fmt: skip
+    sh(
+        *cruft,
+        "create",
+        "--no-input",
+        "--extra-context",
+        context,
+        "--output-dir",
+        str(tmp_path),
+        str(template),
+        cwd=tmp_path,
+    )
     project = tmp_path / "tornado-service"
     sh("git", "init", "-q", cwd=project)
     commit_all(project, "generated")

@@ -1,16 +1,41 @@
-"""Shared pytest configuration."""
+{%- set services = cookiecutter.__services.split(",") if cookiecutter.__services else [] -%}
+{%- set channels = "redis" in services or "rabbitmq" in services -%}
+"""Shared pytest configuration: a clean environment, and the services the tests need."""
 
 from __future__ import annotations
 
+import os
+{%- if channels %}
+import uuid
+{%- endif %}
+
 import pytest
+
+from {{ cookiecutter.package_name }}.clients import make_clients
+
+from .support import require_service
+
+{%- if cookiecutter.async_strategy == "celery" or "http" in services %}
+
+# Live services some tests talk to, started by these fixtures.
+pytest_plugins = [
 {%- if cookiecutter.async_strategy == "celery" %}
+    "tests.fixtures_celery",
+{%- endif %}
+{%- if "http" in services %}
+    "tests.fixtures_http",
+{%- endif %}
+]
+{%- endif %}
 
-# Fixtures for the live services this strategy talks to (the broker, a worker).
-pytest_plugins = ["tests.fixtures_celery"]
-{%- elif cookiecutter.async_strategy == "async_client" %}
+# Tests that need none of the services: they run whatever is down.
+SERVICE_FREE = {"test_docker.py"}
+{%- if channels %}
 
-# Fixtures for the live service this strategy talks to.
-pytest_plugins = ["tests.fixtures_{{ "upstream" if cookiecutter.__broker == "none" else "channels" }}"]
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Parallel runs on one broker (and the service itself) never see each other.
+    os.environ["CHANNEL_PREFIX"] = f"test-{uuid.uuid4().hex[:10]}"
 {%- endif %}
 
 
@@ -18,3 +43,12 @@ pytest_plugins = ["tests.fixtures_{{ "upstream" if cookiecutter.__broker == "non
 def _no_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests build their settings explicitly; a developer's `.env` must not leak in."""
     monkeypatch.setenv("COOKIE_SECRET", "test-secret")
+
+
+@pytest.fixture(autouse=True)
+def _services_answer(request: pytest.FixtureRequest) -> None:
+    """Every service the app talks to must answer: skipped outside CI, failed in CI."""
+    if request.path.name in SERVICE_FREE:
+        return
+    for client in make_clients(os.environ):
+        require_service(client.label, *client.address())

@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .support import require_service
+from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery
+from {{ cookiecutter.package_name }}.celery.settings import CelerySettings
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+from .support import PACKAGE, SRC, require_service
+
 NEEDS_WORKER = {"test_contract.py", "test_service.py"}
 
 
@@ -46,8 +48,6 @@ def _worker_for_shared_tests(request: pytest.FixtureRequest) -> None:
 
 
 def require_broker() -> None:
-    from {{ cookiecutter.package_name }}.tasks.settings import CelerySettings
-
     settings = CelerySettings.from_env()
     for name, url in (("broker", settings.broker_url), ("result backend", settings.result_backend)):
         parts = urlsplit(url)
@@ -62,14 +62,15 @@ class Worker:
     def __init__(self, **env: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
         with self.log.open("w") as output:
+            # A node name of its own: two workers on one host must not share one.
+            node = f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"
+            options = [node, "--without-gossip", "--without-mingle"]
             self.process = subprocess.Popen(
-                # A node name of its own: two workers on one host must not share one.
-                [sys.executable, "-m", "{{ cookiecutter.package_name }}", "worker",
-                 f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
-                 "--without-gossip", "--without-mingle"],
+                [sys.executable, "-m", PACKAGE, "worker", *options],
                 env={**os.environ, "PYTHONPATH": SRC, **env},
-                stdout=output, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_until_ready(self, timeout: float = 60) -> Worker:
         deadline = time.monotonic() + timeout
@@ -105,17 +106,7 @@ def live_worker() -> Iterator[Worker]:
     worker = Worker(CELERY_WORKER_CONCURRENCY="64").wait_until_ready()
     yield worker
     worker.stop()
-    delete_queue(os.environ["CELERY_QUEUE"])
-
-
-def delete_queue(name: str) -> None:
-    """Remove the session's queue from the broker (RabbitMQ keeps durable queues)."""
-    from {{ cookiecutter.package_name }}.tasks.settings import CelerySettings
-    from {{ cookiecutter.package_name }}.tasks.worker import make_celery
-
-    app = make_celery(CelerySettings.from_env())
-    with app.connection_for_write() as connection:
-        connection.default_channel.queue_delete(name)  # type: ignore[attr-defined]
+    delete_queue(make_celery(CelerySettings.from_env()), os.environ["CELERY_QUEUE"])
 
 
 @pytest.fixture

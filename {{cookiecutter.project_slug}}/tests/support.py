@@ -1,12 +1,26 @@
+{%- set servers = cookiecutter.__servers.split(",") if cookiecutter.__servers else [] -%}
+{%- set starts = [] -%}
+{%- for name in servers -%}
+{%- import "services/" ~ name ~ ".jinja" as service with context -%}
+{%- if service.start is defined %}{% set _ = starts.append((service.label, service.start)) %}{% endif -%}
+{%- endfor -%}
 """Test helpers shared by every strategy's tests."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +28,22 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.testing import AsyncHTTPTestCase
 
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
+from {{ cookiecutter.package_name }}.clients import Client
 from {{ cookiecutter.package_name }}.settings import Settings
 
+PACKAGE = "{{ cookiecutter.package_name }}"
+SRC = str(Path(__file__).resolve().parent.parent / "src")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# How to start each service the tests talk to, for the message when it is down.
+{%- if starts %}
+HOW_TO_START: dict[str, str] = {
+{%- for label, command in starts %}
+    "{{ label }}": "{{ command }}",
+{%- endfor %}
+}
+{%- else %}
+HOW_TO_START: dict[str, str] = {}
+{%- endif %}
 
 
 def service_answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -28,10 +55,11 @@ def service_answers(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 def require_service(name: str, host: str, port: int) -> None:
-    """Skip outside CI when `name` is down (saying what to start); fail in CI."""
+    """Skip outside CI when `name` is down (saying how to start it); fail in CI."""
     if service_answers(host, port):
         return
-    message = f"{name} is not answering on {host}:{port}: start it to run this test"
+    how = f" ({HOW_TO_START[name]})" if name in HOW_TO_START else ""
+    message = f"{name} is not answering on {host}:{port}: start it{how} to run this test"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
@@ -46,6 +74,16 @@ def closed_port() -> int:
 
 def body(response: HTTPResponse) -> Any:
     return json.loads(response.body)
+
+
+@contextlib.asynccontextmanager
+async def started(client: Client) -> AsyncIterator[Client]:
+    """A client started for the duration of a test, then closed."""
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 class AppTestCase(AsyncHTTPTestCase):
@@ -79,3 +117,53 @@ class AppTestCase(AsyncHTTPTestCase):
         started = time.monotonic()
         responses = await asyncio.gather(*(self.get(path) for path in paths))
         return time.monotonic() - started, list(responses)
+
+
+def get_json(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class Server:
+    """`python -m <package> serve` in a subprocess on a free port."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = closed_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", PACKAGE, "serve", "--port", str(self.port), *args],
+            env={**os.environ, "PYTHONPATH": SRC, "SHUTDOWN_TIMEOUT": "5", **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.printed: str | None = None
+        self.wait_until_up()
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                get_json(self.url + "/health")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"server did not answer within {timeout} s")
+
+    def output(self) -> str:
+        """Kill the server if it still runs; what it printed."""
+        if self.process.poll() is None:
+            self.process.kill()
+        if self.printed is None:
+            self.printed = self.process.communicate(timeout=30)[0]
+        return self.printed
+
+    def stop(self) -> int:
+        """SIGTERM, as a process manager sends it; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        self.printed = self.process.communicate(timeout=30)[0]
+        return self.process.returncode

@@ -20,18 +20,19 @@ from tornado.httpclient import HTTPResponse
 from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
-from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
-from {{ cookiecutter.package_name }}.tasks import CeleryStrategy
-from {{ cookiecutter.package_name }}.tasks.client import TaskClient
-from {{ cookiecutter.package_name }}.tasks.publishers import AmqpPublisher, ThreadPublisher
-from {{ cookiecutter.package_name }}.tasks.settings import CelerySettings
-from {{ cookiecutter.package_name }}.tasks.waiters import (
+from {{ cookiecutter.package_name }}.celery import CeleryStrategy
+from {{ cookiecutter.package_name }}.celery.app import make_celery
+from {{ cookiecutter.package_name }}.celery.client import TaskClient
+from {{ cookiecutter.package_name }}.celery.jobs import task_name
+from {{ cookiecutter.package_name }}.celery.publishers import AmqpPublisher, ThreadPublisher
+from {{ cookiecutter.package_name }}.celery.settings import CelerySettings
+from {{ cookiecutter.package_name }}.celery.waiters import (
     PollingWaiter,
     RedisResultWaiter,
     ReplyQueueWaiter,
     WebRedisBackend,
 )
-from {{ cookiecutter.package_name }}.tasks.worker import make_celery
+from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
 
 from .fixtures_celery import Worker, require_broker
 from .support import AppTestCase, body, closed_port
@@ -82,11 +83,11 @@ def test_the_web_process_does_not_subscribe_per_task(monkeypatch: pytest.MonkeyP
 def test_the_documented_celery_command_finds_the_app() -> None:
     from celery.app.utils import find_app
 
-    from {{ cookiecutter.package_name }}.tasks import worker
+    from {{ cookiecutter.package_name }}.celery.app import worker_app
 
-    app = find_app("{{ cookiecutter.package_name }}.tasks.worker:celery_app")
-    assert app is worker.celery_app
-    assert "{{ cookiecutter.package_name }}.tasks.sleep" in app.tasks
+    app = find_app("{{ cookiecutter.package_name }}.celery.app:celery_app")
+    assert app is worker_app()
+    assert "{{ cookiecutter.package_name }}.celery.jobs.sleep" in app.tasks
 
 
 def test_worker_defaults_suit_sleeping_tasks() -> None:
@@ -101,9 +102,12 @@ def test_worker_defaults_suit_sleeping_tasks() -> None:
 # -- fast tests: Celery's in-memory broker and a worker thread -------------------------------
 
 MEMORY = CelerySettings(
-    broker_url="memory://", result_backend="cache+memory://", queue="memory",
-    result_timeout=5.0, publish_timeout=2.0,
-)  # fmt: skip
+    broker_url="memory://",
+    result_backend="cache+memory://",
+    queue="memory",
+    result_timeout=5.0,
+    publish_timeout=2.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +132,7 @@ def test_many_health_checks_at_once_ping_the_broker_once(reachable: bool) -> Non
 
     async def check() -> list[dict[str, str]]:
         try:
-            with mock.patch.object(client, "_ping_broker", ping):
+            with mock.patch.object(client.publisher, "_ping_broker", ping):
                 first = await asyncio.gather(*(client.health() for _ in range(50)))
                 again = await client.health()  # fresh: answered without a ping
                 return [*first, again]
@@ -149,8 +153,7 @@ class MemoryTest(AppTestCase):
         self.memory_app = memory_app
 
     def get_app(self) -> ServiceApp:
-        strategy = CeleryStrategy(MEMORY)
-        strategy.client = TaskClient(self.memory_app, MEMORY)
+        strategy = CeleryStrategy(MEMORY, TaskClient(self.memory_app, MEMORY))
         self.app = make_app(Settings(sleep_max_seconds=5), strategy)
         return self.app
 
@@ -259,11 +262,12 @@ class LiveTest(AppTestCase):
         assert elapsed < 0.5 * 6, f"50 tasks took {elapsed:.2f} s (25 s one after another)"
         assert health.code == 200
         assert health_took < 0.5
-        # No thread per waiting request: 4 publish threads, plus asyncio's default
-        # pool (at most 6 here) where the test client resolves "localhost".
+        # No thread per waiting request: 4 publish threads, 2 for other blocking calls
+        # (the broker ping), plus asyncio's default pool (at most 6 here) where the
+        # test client resolves "localhost".
         publishing = [t for t in threads_during if t.name.startswith("celery-publish")]
         assert len(publishing) <= 4
-        assert len(threads_during) - threads_before <= 4 + 6
+        assert len(threads_during) - threads_before <= 4 + 2 + 6
 
 
 @pytest.mark.usefixtures("live_worker")
@@ -353,7 +357,7 @@ class WorkerDiesTest(AppTestCase):
         env = {"CELERY_QUEUE": self.queue}
         first = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
         client = self.strategy.client
-        task_id = await client.submit("{{ cookiecutter.package_name }}.tasks.sleep", [2], {})
+        task_id = await client.submit(task_name("sleep"), [2], {})
         await self.until_state(task_id, "STARTED")
         first.kill()
         await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())

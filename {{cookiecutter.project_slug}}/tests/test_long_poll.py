@@ -1,9 +1,10 @@
-"""The broker client: /sleep timed by the broker, long-polling across processes, faults."""
+"""Long-polling across processes through the broker, and what clients see when it is down."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -13,47 +14,54 @@ from tornado.httpclient import HTTPResponse
 from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
-from {{ cookiecutter.package_name }}.async_client import SERVICE, URL_VARIABLE, make_strategy
+from {{ cookiecutter.package_name }}.channels import Channels, LocalWaiters
+from {{ cookiecutter.package_name }}.long_poll import LongPoll
 from {{ cookiecutter.package_name }}.settings import Settings
 
 from .support import AppTestCase, body, closed_port
 
 
-class BrokerSleepTest(AppTestCase):
-    @gen_test(timeout=30)
-    async def test_the_broker_times_the_sleep(self) -> None:
-        started = time.monotonic()
-        response = await self.get("/sleep?seconds=0.3")
-        assert response.code == 200
-        assert 0.3 <= time.monotonic() - started < 2
+def channels_of(app: ServiceApp) -> Channels:
+    return next(part for part in app.features if isinstance(part, LongPoll)).channels
+
+
+def waiters_of(app: ServiceApp) -> LocalWaiters:
+    return channels_of(app).waiters
 
 
 class BrokerDownTest(AppTestCase):
     """Nothing listens where the broker should be: every call is a fast 503."""
 
+    sleeps_on_the_broker = {{ cookiecutter.async_strategy == "async_client" }}
+
     def get_app(self) -> ServiceApp:
-        scheme = "redis" if SERVICE == "Redis" else "amqp"
-        dead = {URL_VARIABLE: f"{scheme}://guest:guest@127.0.0.1:{closed_port()}/"}
-        strategy = make_strategy(Settings(), env=dead)
-        self.app = make_app(Settings(sleep_max_seconds=5), strategy)
+        dead = {
+            "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0",
+            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{closed_port()}/",
+        }
+        self.app = make_app(Settings(sleep_max_seconds=5), env={**os.environ, **dead})
         return self.app
 
     @gen_test(timeout=30)
     async def test_every_endpoint_answers_503_fast(self) -> None:
         requests = [
-            self.get("/sleep?seconds=1"),
             self.get("/wait/news?timeout=5"),
             self.get("/notify/news", method="POST", body="{}"),
         ]
+        if self.sleeps_on_the_broker:
+            requests.append(self.get("/sleep?seconds=1"))
         started = time.monotonic()
         responses = await asyncio.gather(*requests)
         assert time.monotonic() - started < 3
+        labels = {client.label for client in self.app.clients}
         for response in responses:
             assert response.code == 503, response.body
             assert response.headers["Retry-After"] == "5"
-            assert body(response)["error"].startswith(f"{SERVICE} unavailable:")
+            error = body(response)["error"]
+            assert any(error.startswith(f"{label} unavailable:") for label in labels), error
         health = await self.get("/health")
-        assert (health.code, body(health)["checks"]) == (503, {SERVICE.lower(): "down"})
+        down = {client.name: "down" for client in self.app.clients}
+        assert (health.code, body(health)["checks"]) == (503, down)
 
 
 class LongPollTest(AppTestCase):
@@ -64,7 +72,7 @@ class LongPollTest(AppTestCase):
         )
 
     async def until_waiting(self, app: ServiceApp, count: int) -> None:
-        waiters = app.strategy.waiters  # type: ignore[attr-defined]
+        waiters = waiters_of(app)
         for _ in range(200):
             if waiters.count() >= count:
                 return
@@ -112,7 +120,7 @@ class LongPollTest(AppTestCase):
         await self.notify("crowd", {"n": 1})
         responses = await asyncio.gather(*waiting)
         assert [r.code for r in responses] == [200] * 200
-        assert self.app.strategy.waiters.count() == 0  # type: ignore[attr-defined]
+        assert waiters_of(self.app).count() == 0
 
     @gen_test(timeout=30)
     async def test_no_message_before_the_timeout_is_a_204(self) -> None:
@@ -120,7 +128,7 @@ class LongPollTest(AppTestCase):
         response = await self.get("/wait/quiet?timeout=0.3")
         assert response.code == 204
         assert 0.3 <= time.monotonic() - started < 2
-        assert self.app.strategy.waiters.count() == 0  # type: ignore[attr-defined]
+        assert waiters_of(self.app).count() == 0
 
     @gen_test(timeout=30)
     async def test_bad_input_gets_json_errors(self) -> None:
@@ -147,7 +155,7 @@ class LongPollTest(AppTestCase):
         await self.until_waiting(self.app, 1)
         await asyncio.gather(waiting, return_exceptions=True)  # our client hangs up
         for _ in range(50):
-            if self.app.strategy.waiters.count() == 0:  # type: ignore[attr-defined]
+            if waiters_of(self.app).count() == 0:
                 break
             await asyncio.sleep(0.02)
-        assert self.app.strategy.waiters.count() == 0  # type: ignore[attr-defined]
+        assert waiters_of(self.app).count() == 0

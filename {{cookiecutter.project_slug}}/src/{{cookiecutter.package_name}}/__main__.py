@@ -1,4 +1,5 @@
-"""Command line: `python -m {{ cookiecutter.package_name }} serve|{% if cookiecutter.async_strategy == "celery" %}worker|{% endif %}bench`."""
+{%- set celery = cookiecutter.async_strategy == "celery" -%}
+"""Command line: `python -m {{ cookiecutter.package_name }} --help`."""
 
 from __future__ import annotations
 
@@ -23,18 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", help="interface to listen on (ADDRESS)")
     serve.add_argument("--port", type=int, help="port to listen on (PORT)")
     serve.add_argument("--processes", type=int, help="serving processes (PROCESSES)")
-{%- if cookiecutter.async_strategy == "celery" %}
+{%- if celery %}
 
-    commands.add_parser(
+    worker = commands.add_parser(
         "worker",
         help="run the Celery worker; other options go to `celery worker`, e.g. --concurrency 200",
     )
+    worker.set_defaults(passes_options_on=True)
 {%- endif %}
-
-    bench = commands.add_parser("bench", help="measure this service against baselines")
-    from .bench import add_arguments
-
-    add_arguments(bench)
     return parser
 
 
@@ -49,36 +46,28 @@ def configure_logging(level: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "worker":
+    if extra and not getattr(args, "passes_options_on", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     load_dotenv()
     try:
         config = Settings.from_env()
         if args.command == "serve":
-            overrides = {
-                "address": args.address,
-                "port": args.port,
-                "processes": args.processes,
-            }
+            overrides = {"address": args.address, "port": args.port, "processes": args.processes}
             config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
-    if args.command == "serve":
-        from .server import run
-
-        run(config)
-        return 0
-{%- if cookiecutter.async_strategy == "celery" %}
+{%- if celery %}
     if args.command == "worker":
-        from .tasks.worker import run_worker
+        from .celery.app import run_worker
 
         return run_worker(extra)
 {%- endif %}
-    from .bench import run_bench
+    from .server import run
 
-    return run_bench(args, config)
+    run(config)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,90 +1,95 @@
-"""The application factory: shared routes plus the chosen strategy's routes."""
+{%- set services = cookiecutter.__services.split(",") if cookiecutter.__services else [] -%}
+{%- set long_poll = "redis" in services or "rabbitmq" in services -%}
+"""The application factory: /health, the strategy's routes, its features' and yours (api/)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+import os
+from collections.abc import Mapping, Sequence
 
-import tornado.web
-from tornado.log import access_log
-
-from . import {{ cookiecutter.__strategy_module }} as chosen
+from . import api, {{ cookiecutter.async_strategy }}
+from .clients import Clients, make_clients
+{%- if long_poll %}
+from .long_poll import LongPoll
+{%- endif %}
 from .settings import Settings
-from .web import HealthHandler, NotFoundHandler
-
-if TYPE_CHECKING:
-    from .web import Routes
+from .strategy import Feature, Strategy
+from .web import BaseApp, JsonHandler, Routes
 
 
-class Strategy(Protocol):
-    """How a slow request waits. One module per strategy implements this."""
+class ServiceApp(BaseApp):
+    """The app with its strategy, features and service clients, opened and closed together."""
 
-    name: ClassVar[str]
-
-    def routes(self) -> Routes:
-        """URL rules served by this strategy (at least `/sleep`)."""
+    def __init__(
+        self,
+        config: Settings,
+        strategy: Strategy,
+        clients: Clients,
+        features: Sequence[Feature] = (),
+    ) -> None:
+        self.strategy = strategy
+        self.clients = clients
+        self.features = [strategy, *features]
+        routes: Routes = [(r"/health", HealthHandler)]
+        for feature in self.features:
+            routes += feature.routes()
+        routes += api.routes(strategy, clients)
+        super().__init__(config, routes)
 
     async def start(self) -> None:
-        """Open pools and connections; called in the serving process, inside its loop."""
+        await self.clients.start()  # first: the features may use them
+        for feature in self.features:
+            await feature.start()
 
     async def close(self) -> None:
-        """Release everything `start` opened; called once at shutdown."""
+        for feature in reversed(self.features):
+            await feature.close()
+        await self.clients.close()
 
     async def health(self) -> dict[str, str]:
-        """Name of each dependency -> "up" or "down" (empty when there are none)."""
+        checks = self.clients.health()
+        for feature in self.features:
+            checks.update(await feature.health())
+        return checks
 
 
-class ServiceApp(tornado.web.Application):
-    """A Tornado Application that knows its settings, its strategy and its open requests."""
+class HealthHandler(JsonHandler):
+    """Answers at once: liveness, plus each service's and the strategy's checks."""
 
-    def __init__(self, config: Settings, strategy: Strategy, **tornado_settings: Any) -> None:
-        self.config = config
-        self.strategy = strategy
-        self.active: set[tornado.web.RequestHandler] = set()
-        self.idle = asyncio.Event()  # set while no request is in flight
-        self.idle.set()
-        routes: Routes = [(r"/health", HealthHandler), *strategy.routes()]
-        super().__init__(
-            routes,
-            cookie_secret=config.cookie_secret or None,
-            debug=config.debug,
-            default_handler_class=NotFoundHandler,
-            log_function=log_request,
-            **tornado_settings,
+    application: ServiceApp
+
+    async def get(self) -> None:
+        checks = await self.application.health()
+        healthy = all(state == "up" for state in checks.values())
+        self.write_json(
+            {
+                "status": "ok" if healthy else "degraded",
+                "strategy": self.application.strategy.name,
+                "in_flight": len(self.application.active) - 1,
+                "pid": os.getpid(),
+                "checks": checks,
+            },
+            status=200 if healthy else 503,
         )
 
-    def request_started(self, handler: tornado.web.RequestHandler) -> None:
-        self.active.add(handler)
-        self.idle.clear()
 
-    def request_ended(self, handler: tornado.web.RequestHandler) -> None:
-        self.active.discard(handler)
-        if not self.active:
-            self.idle.set()
-
-    async def start(self) -> None:
-        await self.strategy.start()
-
-    async def close(self) -> None:
-        await self.strategy.close()
+def features(env: Mapping[str, str], clients: Clients) -> list[Feature]:
+    """What this project serves besides its strategy and your endpoints."""
+{%- if long_poll %}
+    return [LongPoll.from_env(env, clients)]
+{%- else %}
+    return []
+{%- endif %}
 
 
-def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Tornado's access log line, formatted only when its level is enabled.
-
-    Tornado's default formats every line before the logger drops it: a few
-    percent of a fast endpoint's throughput.
-    """
-    status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    if access_log.isEnabledFor(level):
-        milliseconds = 1000 * handler.request.request_time()
-        request = handler.request
-        summary = f"{request.method} {request.uri} ({request.remote_ip})"
-        access_log.log(level, "%d %s %.2fms", status, summary, milliseconds)
-
-
-def make_app(config: Settings, strategy: Strategy | None = None) -> ServiceApp:
-    """Build the app; `strategy` defaults to the one this project was generated with."""
-    return ServiceApp(config, strategy or chosen.make_strategy(config))
+def make_app(
+    config: Settings,
+    strategy: Strategy | None = None,
+    clients: Clients | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ServiceApp:
+    """Build the app; by default with the strategy and services this project was made with."""
+    env = os.environ if env is None else env
+    clients = make_clients(env) if clients is None else clients
+    strategy = strategy or {{ cookiecutter.async_strategy }}.{{ cookiecutter.__strategy_class }}.from_env(env, clients)
+    return ServiceApp(config, strategy, clients, features(env, clients))

@@ -1,25 +1,21 @@
 """The callback strategy: schedule work on the IOLoop and finish from the callback.
 
-The tutorial's Tornado 3 version decorated `get` with `@web.asynchronous`, called
-`IOLoop.instance().add_timeout(...)` and returned; the callback later called
-`self.finish()`. Tornado 6 removed `@asynchronous`: a handler that returns
-without awaiting is finished at once, with an empty 200, and the callback would
-then write to a finished request. So the callback resolves a Future and the
-handler awaits it: the request stays open exactly as long as the work.
+Tornado 6 removed the tutorial's `@web.asynchronous`: a handler that returns
+without awaiting is finished at once, with an empty 200, and a later callback
+would write to a finished request. So the callback resolves a Future and the
+handler awaits it: the request stays open exactly as long as the work. Use
+this shape to wrap any callback-based API.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from tornado.ioloop import IOLoop
 
-from .settings import Settings
-from .web import JsonHandler
-
-if TYPE_CHECKING:
-    from .web import Routes
+from .strategy import Strategy
+from .web import JsonHandler, Routes
 
 
 def call_back_later(seconds: float, value: float) -> asyncio.Future[float]:
@@ -48,21 +44,10 @@ class SleepHandler(JsonHandler):
         self.write_json({"slept": slept, "strategy": CallbackStrategy.name})
 
 
-class CallbackStrategy:
+class CallbackStrategy(Strategy):
+    """Nothing to open or close: pending timers die with their requests."""
+
     name: ClassVar[str] = "callback"
 
     def routes(self) -> Routes:
         return [(r"/sleep", SleepHandler)]
-
-    async def start(self) -> None:
-        """Nothing to open: the IOLoop's timers are all this strategy needs."""
-
-    async def close(self) -> None:
-        """Nothing to release: pending timers die with their requests."""
-
-    async def health(self) -> dict[str, str]:
-        return {}
-
-
-def make_strategy(config: Settings) -> CallbackStrategy:
-    return CallbackStrategy()

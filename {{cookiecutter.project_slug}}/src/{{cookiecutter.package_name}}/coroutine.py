@@ -1,19 +1,16 @@
 """The coroutine strategy: `async def` handlers that `await` instead of blocking.
 
-History: Tornado 3/4 spelled this `@gen.coroutine` with `yield gen.Task(...)`.
-Since Tornado 5 runs on asyncio, a native coroutine is the whole story.
+Tornado 3/4 spelled this `@gen.coroutine` with `yield gen.Task(...)`; since
+Tornado 5 runs on asyncio, a native coroutine is the whole story.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from .settings import Settings
-from .web import JsonHandler
-
-if TYPE_CHECKING:
-    from .web import Routes
+from .strategy import Strategy
+from .web import JsonHandler, Routes
 
 
 class SleepHandler(JsonHandler):
@@ -25,21 +22,10 @@ class SleepHandler(JsonHandler):
         self.write_json({"slept": seconds, "strategy": CoroutineStrategy.name})
 
 
-class CoroutineStrategy:
+class CoroutineStrategy(Strategy):
+    """Nothing to open or close: the event loop is all it needs."""
+
     name: ClassVar[str] = "coroutine"
 
     def routes(self) -> Routes:
         return [(r"/sleep", SleepHandler)]
-
-    async def start(self) -> None:
-        """Nothing to open: the event loop is all this strategy needs."""
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    async def health(self) -> dict[str, str]:
-        return {}
-
-
-def make_strategy(config: Settings) -> CoroutineStrategy:
-    return CoroutineStrategy()

@@ -1,13 +1,11 @@
 """The executor strategy: blocking calls on a thread pool, CPU work on a process pool.
 
-Sizing, measured on a 2-core machine (64 one-second blocking jobs):
-- wall time is ceil(jobs / threads) x job: 1.02 s on 64 threads, 4.01 s on 16;
-- `run_in_executor(None, ...)` uses asyncio's default pool of min(32, cpus + 4)
-  threads, 6 here: 11 s. Size the pool for the load instead.
-- Pure-Python CPU work gains nothing on threads (the GIL) and still slows every
-  other request; a process pool of 2 doubled throughput and kept /health fast.
-A thread cannot be interrupted: a timed-out request answers 504 at once, but
-its job still runs to the end on its thread.
+N blocking jobs take ceil(N / EXECUTOR_THREADS) times one job, so the thread
+pool is sized from settings, never left to asyncio's default of cpus + 4.
+Pure-Python CPU work holds the GIL: on threads it gains nothing and slows every
+other request, so it runs on a process pool instead. A thread cannot be
+interrupted: a timed-out request answers 504 at once, but its job still runs to
+the end on its thread.
 """
 
 from __future__ import annotations
@@ -24,13 +22,13 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 from tornado.concurrent import run_on_executor
 
-from .settings import Settings, read_number
-from .web import ApiError, JsonHandler
+from .clients import Clients
+from .settings import read_number
+from .strategy import Strategy
+from .web import ApiError, JsonHandler, Routes
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
-
-    from .web import Routes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,13 +109,19 @@ class PrimesHandler(JsonHandler):
         return int(raw)
 
 
-class ExecutorStrategy:
+class ExecutorStrategy(Strategy):
+    """A thread pool and a process pool, created in the serving process at start."""
+
     name: ClassVar[str] = "executor"
 
     def __init__(self, pools: PoolSettings) -> None:
         self.pools = pools
         self._threads: ThreadPoolExecutor | None = None
         self._processes: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], clients: Clients) -> Self:
+        return cls(PoolSettings.from_env(env))
 
     @property
     def threads(self) -> ThreadPoolExecutor:
@@ -154,7 +158,3 @@ class ExecutorStrategy:
 
     async def health(self) -> dict[str, str]:
         return {"pools": "up" if self._threads and self._processes else "down"}
-
-
-def make_strategy(config: Settings, env: Mapping[str, str] | None = None) -> ExecutorStrategy:
-    return ExecutorStrategy(PoolSettings.from_env(os.environ if env is None else env))

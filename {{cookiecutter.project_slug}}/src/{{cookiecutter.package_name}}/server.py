@@ -23,8 +23,8 @@ def bind(config: Settings) -> list[socket.socket]:
     """Listening sockets for this process.
 
     With several processes each one binds its own SO_REUSEPORT socket, so the
-    kernel spreads new connections evenly (a socket shared after fork let one
-    busy child accept them all in 1 run of 4 here).
+    kernel spreads new connections evenly; a socket shared after fork lets one
+    busy child accept them all.
     """
     return tornado.netutil.bind_sockets(
         config.port, config.address, backlog=config.backlog, reuse_port=config.processes > 1
@@ -51,8 +51,8 @@ async def serve(config: Settings, sockets: list[socket.socket] | None = None) ->
         loop.add_signal_handler(signum, stop.set)
     port = sockets[0].getsockname()[1]
     loop_kind = type(loop).__module__.split(".")[0]  # "asyncio", or "uvloop"
-    log.info("serving %s on %s:%d (pid %d, %s loop)", app.strategy.name, config.address, port,
-             os.getpid(), loop_kind)  # fmt: skip
+    where = f"{config.address}:{port}"
+    log.info("serving %s on %s (pid %d, %s loop)", app.strategy.name, where, os.getpid(), loop_kind)
     try:
         await stop.wait()
     finally:

@@ -1,0 +1,45 @@
+"""The baseline: a bare Tornado app, nothing of this project's. `python -m bench.baseline PORT`.
+
+Hello-world, a non-blocking sleep and a blocking sleep: what every headline
+number of the benchmark is compared with, in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+
+class Hello(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("Hello, world")
+
+
+class Sleep(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        await asyncio.sleep(float(self.get_argument("seconds")))
+        self.write("slept")
+
+
+class Block(tornado.web.RequestHandler):
+    def get(self) -> None:
+        time.sleep(float(self.get_argument("seconds")))  # the anti-pattern, on purpose
+        self.write("blocked")
+
+
+async def main(port: int, backlog: int) -> None:
+    app = tornado.web.Application(
+        [(r"/", Hello), (r"/sleep", Sleep), (r"/block", Block)], log_function=lambda _: None
+    )
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets(tornado.netutil.bind_sockets(port, "127.0.0.1", backlog=backlog))
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))

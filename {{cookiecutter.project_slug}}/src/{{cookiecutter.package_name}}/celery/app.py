@@ -1,0 +1,113 @@
+"""The Celery app, and the worker that runs the jobs.
+
+Start a worker with `python -m {{ cookiecutter.package_name }} worker`, the same as
+`celery -A {{ cookiecutter.package_name }}.celery.app:celery_app worker -Q <CELERY_QUEUE>`
+with this project's pool and concurrency.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from celery import Celery
+
+from .jobs import PUBLIC_TASKS, task_name
+from .settings import CelerySettings
+
+# Celery's Redis backend minus its blocking per-task SUBSCRIBE (see waiters.py).
+WEB_REDIS_BACKEND = f"{__package__}.waiters:WebRedisBackend"
+
+
+def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
+    """The Celery app; `web=True` for the web process, which awaits results itself."""
+    # Celery itself reads CELERY_BROKER_URL and CELERY_RESULT_BACKEND from the
+    # environment and lets them win over anything configured: the same variables
+    # CelerySettings reads, so both agree.
+    app = Celery(__package__, broker=settings.broker_url, backend=settings.result_backend)
+    if web and settings.result_backend.startswith(("redis://", "rediss://")):
+        # backend_cls is the one thing the environment cannot override.
+        app.backend_cls = f"{WEB_REDIS_BACKEND}+{settings.result_backend}"  # "class+url"
+    app.conf.update(
+        task_default_queue=settings.queue,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=3600,
+        result_extended=False,
+        task_track_started=True,
+        # A task is acknowledged after it ran: a worker that dies mid-task leaves it
+        # to be delivered again (tasks must be safe to run twice).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit,  # enforced by the prefork pool only
+        broker_connection_retry_on_startup=True,
+        # Publishing gives up fast when the broker is gone: the web process answers 503.
+        broker_connection_timeout=2,
+        broker_connection_max_retries=2,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": min(10.0, settings.visibility_timeout),
+            "unacked_restore_throttle": 1,
+        },
+        result_backend_transport_options={"global_keyprefix": settings.key_prefix},
+        worker_hijack_root_logger=False,
+    )
+    for short, function in PUBLIC_TASKS.items():
+        app.task(name=task_name(short))(function)
+    return app
+
+
+def delete_queue(app: Celery, name: str) -> int:
+    """Delete queue `name` and the tasks waiting in it; return how many there were.
+
+    Declared first: kombu's Redis transport deletes only queues this process
+    has declared, and RabbitMQ keeps a durable queue until it is deleted.
+    """
+    with app.connection_for_write() as connection:
+        queue = app.amqp.queues[name](connection.default_channel)
+        queue.declare()
+        waiting = queue.purge() or 0
+        queue.delete()
+        return waiting
+
+
+@functools.cache
+def worker_app() -> Celery:
+    """The worker's app, built on first use from the environment."""
+    return make_celery(CelerySettings.from_env())
+
+
+def __getattr__(name: str) -> Celery:
+    # `celery -A <package>.celery.app:celery_app` asks for this name: the app is
+    # built then, not when the module is imported.
+    if name == "celery_app":
+        return worker_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def run_worker(extra_args: Sequence[str]) -> int:
+    """`celery worker` for this app, with a pool that suits sleeping tasks by default.
+
+    Threads suit I/O-bound and sleeping tasks: 100 concurrent one-second tasks
+    must not queue behind a process pool of 2. Use `--pool prefork` (or
+    CELERY_WORKER_POOL=prefork) for CPU-bound tasks and hard time limits.
+    """
+    settings = CelerySettings.from_env()
+    argv = [
+        "worker",
+        f"--pool={settings.worker_pool}",
+        f"--concurrency={settings.worker_concurrency}",
+        f"--queues={settings.queue}",
+        "--loglevel=INFO",
+        *extra_args,
+    ]
+    worker_app().worker_main(argv)
+    return 0

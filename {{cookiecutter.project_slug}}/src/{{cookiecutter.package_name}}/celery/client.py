@@ -1,0 +1,150 @@
+"""`await client.call(task, args, kwargs, timeout)`: a Celery task's result, awaited.
+
+The modern successor of tornado-celery, in a page: publish without blocking
+(publishers.py), await without holding a thread (waiters.py), and turn every
+way it can go wrong into an error with its HTTP answer (errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from celery import Celery, states
+
+from ..settings import SettingsError
+from .errors import BrokerUnavailable, Overloaded, TaskFailed, TaskTimeout
+from .publishers import AmqpPublisher, BlockingCalls, Publisher, ThreadPublisher
+from .settings import CelerySettings
+from .waiters import PollingWaiter, RedisResultWaiter, ReplyQueueWaiter, ResultWaiter, TaskState
+
+log = logging.getLogger(__name__)
+
+
+class TaskClient:
+    """Publishes tasks and awaits their results for one web process."""
+
+    def __init__(self, app: Celery, settings: CelerySettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.in_flight = 0
+        # Revoke, the broker ping and result polls: never queued behind publishing.
+        self.blocking = BlockingCalls(2, settings.publish_timeout, "celery-blocking")
+        self.publisher, self.waiter = connect(app, settings, self.blocking)
+        self._revoking: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.waiter.start()  # before the publisher: it hooks the AMQP connect
+        await self.publisher.start()
+
+    async def close(self) -> None:
+        await self.waiter.close()
+        await self.publisher.close()
+        self.blocking.close()
+
+    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
+        """Run task `name` and return its result; raise what the task raised.
+
+        Raises Overloaded, BrokerUnavailable, TaskTimeout or TaskFailed. A task
+        that times out, or whose caller is cancelled, is revoked.
+        """
+        self._admit()
+        task_id = str(uuid.uuid4())
+        future = self.waiter.expect(task_id)  # listen before publishing
+        self.in_flight += 1
+        try:
+            await self.publisher.publish(name, args, kwargs, task_id, expires=timeout)
+            state = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            self.revoke_soon(task_id)
+            raise TaskTimeout(task_id, timeout) from None
+        except asyncio.CancelledError:
+            self.revoke_soon(task_id)  # nobody waits for it any more
+            raise
+        finally:
+            self.in_flight -= 1
+            self.waiter.forget(task_id)
+        if state.state != states.SUCCESS:
+            error = state.error or RuntimeError(state.state)
+            raise TaskFailed(name.rpartition(".")[2], task_id, error)
+        return state.result
+
+    async def submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+        """Publish task `name` and return its id at once."""
+        self._admit()
+        task_id = str(uuid.uuid4())
+        self.waiter.submitted(task_id)
+        expires = self.app.conf.result_expires
+        await self.publisher.publish(name, args, kwargs, task_id, expires=expires)
+        return task_id
+
+    async def status(self, task_id: str) -> TaskState | None:
+        """What the result backend knows; None when this process cannot know."""
+        try:
+            return await self.waiter.fetch(task_id)
+        except BrokerUnavailable:
+            raise
+        except Exception as error:
+            raise BrokerUnavailable(f"result backend: {error}") from error
+
+    async def revoke(self, task_id: str) -> None:
+        """Ask every worker to discard the task (a broadcast on the broker)."""
+        try:
+            await self.blocking.run(self.app.control.revoke, task_id)
+        except BrokerUnavailable:
+            raise
+        except Exception as error:
+            raise BrokerUnavailable(str(error)) from error
+
+    def revoke_soon(self, task_id: str) -> None:
+        async def revoke() -> None:
+            try:
+                await self.revoke(task_id)
+            except BrokerUnavailable as error:
+                log.warning("could not revoke task %s: %s", task_id, error.message)
+
+        task = asyncio.get_running_loop().create_task(revoke())
+        self._revoking.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._revoking.discard)
+
+    def _admit(self) -> None:
+        if self.in_flight >= self.settings.max_in_flight:
+            raise Overloaded(self.in_flight)
+        if not self.waiter.healthy:
+            raise BrokerUnavailable("result backend unreachable")
+        if not self.publisher.ready:
+            raise BrokerUnavailable("broker unreachable")
+
+    async def health(self) -> dict[str, str]:
+        return {
+            "broker": "up" if await self.publisher.broker_answers() else "down",
+            "result_backend": "up" if self.waiter.healthy else "down",
+        }
+
+
+def connect(
+    app: Celery, settings: CelerySettings, blocking: BlockingCalls
+) -> tuple[Publisher, ResultWaiter]:
+    """The publisher that fits the broker URL and the waiter that fits the backend URL."""
+    publisher: Publisher
+    amqp: AmqpPublisher | None = None
+    if settings.broker_url.startswith("amqp"):
+        amqp = AmqpPublisher(app, settings.broker_url, settings.queue, settings.publish_timeout)
+        publisher = amqp
+    else:
+        threads, timeout = settings.publish_threads, settings.publish_timeout
+        publisher = ThreadPublisher(app, threads, timeout, blocking)
+    backend = settings.result_backend
+    waiter: ResultWaiter
+    if backend.startswith(("redis://", "rediss://")):
+        waiter = RedisResultWaiter(app, backend)
+    elif backend.startswith("rpc://"):
+        if amqp is None:  # results come back as messages, on the AMQP connection
+            raise SettingsError("CELERY_RESULT_BACKEND=rpc:// needs a RabbitMQ broker")
+        waiter = ReplyQueueWaiter(app, amqp)
+        amqp.reply_to = waiter.queue_name
+    else:
+        waiter = PollingWaiter(app, blocking)
+    return publisher, waiter

@@ -1,0 +1,69 @@
+"""The RabbitMQ client against the real broker: it comes back by itself after a cut."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from {{ cookiecutter.package_name }}.channels import ChannelSettings
+from {{ cookiecutter.package_name }}.clients import ServiceUnavailable
+from {{ cookiecutter.package_name }}.clients.rabbitmq import AmqpSettings, RabbitMQClient
+
+from .support import closed_port, started
+
+
+def test_a_lost_connection_gives_503_then_recovers_by_itself() -> None:
+    async def scenario() -> None:
+        client = RabbitMQClient.from_env(os.environ)
+        channels = client.channels(ChannelSettings.from_env(os.environ))
+        async with started(client):
+            assert client.connection is not None
+            assert client.connection.transport is not None
+            # What a network cut looks like to the client: the connection fails under it.
+            await client.connection.transport.connection.close(ConnectionError("network cut"))
+            with pytest.raises(ServiceUnavailable) as refused:
+                await client.sleep(0.1)
+            assert refused.value.status_code == 503
+            for _ in range(150):  # aio-pika reconnects and re-declares queues and consumers
+                if client.health() == "up" and channels.healthy:
+                    break
+                await asyncio.sleep(0.1)
+            await client.sleep(0.1)
+            waiting = channels.waiters.wait("after")
+            await asyncio.sleep(0.2)
+            await channels.notify("after", {"ok": True})
+            assert await asyncio.wait_for(waiting, 10) == {"ok": True}
+
+    asyncio.run(scenario())
+
+
+def test_the_broker_times_the_sleep() -> None:
+    async def scenario() -> float:
+        async with started(RabbitMQClient.from_env(os.environ)) as client:
+            assert isinstance(client, RabbitMQClient)
+            begun = time.monotonic()
+            await client.sleep(0.3)
+            return time.monotonic() - begun
+
+    assert 0.3 <= asyncio.run(scenario()) < 2
+
+
+def test_rabbitmq_down_is_a_fast_503_and_health_says_so() -> None:
+    async def scenario() -> None:
+        url = f"amqp://guest:guest@127.0.0.1:{closed_port()}/"
+        client = RabbitMQClient(AmqpSettings(url=url, timeout=0.5))
+        await client.open(timeout=0.5)
+        try:
+            assert client.health() == "down"
+            begun = time.monotonic()
+            with pytest.raises(ServiceUnavailable) as refused:
+                await client.sleep(1)
+            assert time.monotonic() - begun < 0.5
+            assert refused.value.message.startswith("RabbitMQ unavailable:")
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
