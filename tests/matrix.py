@@ -11,7 +11,7 @@ from typing import Any
 
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 PROMPTS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
@@ -56,6 +56,13 @@ def resolved(combo: dict[str, Any]) -> dict[str, Any]:
     context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=combo)
     answers: dict[str, Any] = prompt_for_config(context, no_input=True)
     return answers
+
+
+def service_parts(name: str, answers: dict[str, Any]) -> Any:
+    """The macros and names of templates/services/<name>.jinja, as a module."""
+    loader = FileSystemLoader(TEMPLATE / "templates")
+    template = Environment(loader=loader).get_template(f"services/{name}.jinja")
+    return template.make_module({"cookiecutter": answers})
 
 
 def combo_id(combo: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from .conftest import Baked
-from .matrix import INVALID, POST_GEN, VALID, combo_id, resolved
+from .matrix import INVALID, POST_GEN, VALID, combo_id, resolved, service_parts
 
 JINJA_LEFTOVER = re.compile(r"{{|{%|%}|{#|(?<![.\w])cookiecutter\.\w")
 BLANK_RUN = re.compile(r"\n\s*\n\s*\n\s*\n")  # three blank lines: Jinja block debris
@@ -133,8 +133,9 @@ def assert_ci_config(project: Path, answers: dict[str, Any]) -> None:
     assert "\npytest\n" in readme
     assert "pip install -e '.[test]'" in readme
     assert "pip install -e '.[test]'" in commands
-    servers = {name for name in answers["__servers"].split(",") if name} - {"http"}
-    assert set(job.get("services", {})) == servers
+    servers = [name for name in answers["__servers"].split(",") if name]
+    containers = {name for name in servers if hasattr(service_parts(name, answers), "ci")}
+    assert set(job.get("services", {})) == containers
     for step in job["steps"]:
         if "uses" in step:
             assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]

@@ -1,5 +1,10 @@
 {%- set services = cookiecutter.__services.split(",") if cookiecutter.__services else [] -%}
 {%- set channels = "redis" in services or "rabbitmq" in services -%}
+{%- set plugins = ["tests.fixtures_celery"] if cookiecutter.async_strategy == "celery" else [] -%}
+{%- for name in services -%}
+{%- import "services/" ~ name ~ ".jinja" as service with context -%}
+{%- if service.tests_start_the_server is defined %}{% set _ = plugins.append("tests.fixtures_" ~ name) %}{% endif -%}
+{%- endfor -%}
 """Shared pytest configuration: a clean environment, and the services the tests need."""
 
 from __future__ import annotations
@@ -15,16 +20,13 @@ from {{ cookiecutter.package_name }}.clients import make_clients
 
 from .support import require_service
 
-{%- if cookiecutter.async_strategy == "celery" or "http" in services %}
+{%- if plugins %}
 
 # Live services some tests talk to, started by these fixtures.
 pytest_plugins = [
-{%- if cookiecutter.async_strategy == "celery" %}
-    "tests.fixtures_celery",
-{%- endif %}
-{%- if "http" in services %}
-    "tests.fixtures_http",
-{%- endif %}
+{%- for plugin in plugins %}
+    "{{ plugin }}",
+{%- endfor %}
 ]
 {%- endif %}
 
