@@ -3,8 +3,9 @@
 A baked project is checked for what it contains (bake), for template debris
 (leftovers), for lint and format (ruff), types (mypy) and its own test suite
 (pytest). broker=auto renders the same files as the broker it resolves to:
-identical trees are linted, type-checked and tested once, and a project without
-Docker is not tested again when its twin with Docker ran the same code and tests.
+identical trees are linted and type-checked once, and each group of combinations
+that generate the same code runs its test suite once (test_same_code_as_its_group
+proves they do).
 """
 
 from __future__ import annotations
@@ -162,7 +163,28 @@ def test_mypy(bake: Bake, combo: dict[str, Any], checked_trees: Path, mypy_cache
     check_once(project, "mypy", checked_trees, command)
 
 
+def code_group(combo: dict[str, Any]) -> str:
+    """What decides the generated code: strategy, broker and services, once resolved.
+
+    broker=auto renders what the broker it resolves to does, and Docker adds files
+    but no code: combinations of one group run the same tests, so they run once.
+    """
+    answers = resolved(combo)
+    return f"{answers['async_strategy']}-{answers['__broker']}-{answers['__services'] or 'none'}"
+
+
+GROUPS: dict[str, dict[str, Any]] = {}  # each group's first combination
+for _combo in VALID:
+    GROUPS.setdefault(code_group(_combo), _combo)
+
+
 @pytest.mark.parametrize("combo", VALID, ids=combo_id)
+def test_same_code_as_its_group(bake: Bake, combo: dict[str, Any]) -> None:
+    """What lets test_pytest run once per group: the tested code is the same."""
+    assert bake(combo).tested == bake(GROUPS[code_group(combo)]).tested
+
+
+@pytest.mark.parametrize("combo", GROUPS.values(), ids=GROUPS.keys())
 def test_pytest(bake: Bake, combo: dict[str, Any], checked_trees: Path) -> None:
     project = bake(combo)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"]

@@ -1,4 +1,9 @@
-"""A real local HTTP upstream for the whole test session (httpbin's /delay/<s>)."""
+"""A real local HTTP upstream for the whole test session (httpbin's /delay/<s>).
+
+Under path prefixes it misbehaves, one way each: /slow answers 5 s late,
+/status/<code> fails, /closing hangs up, /huge answers 2 MB, /redirect points
+elsewhere. `GARBAGE_URL` is a server that answers what is not HTTP.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
+# Requests that reached /elsewhere: a redirect must never be followed there.
+FOLLOWED: list[str] = []
 
 
 class Delay(tornado.web.RequestHandler):
@@ -28,10 +36,37 @@ class Status(tornado.web.RequestHandler):
         self.set_status(int(code))
 
 
-def serve_upstream() -> str:
-    """Serve the upstream on a free port from a thread of its own; return its URL."""
+class Closing(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.request.connection.close()  # type: ignore[union-attr]
+
+
+class Huge(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write(b"x" * 2_000_000)
+
+
+class Redirect(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.redirect("/elsewhere")
+
+
+class Elsewhere(tornado.web.RequestHandler):
+    def get(self) -> None:
+        FOLLOWED.append(self.request.uri or "")
+
+
+async def answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"this is not HTTP\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+def serve_upstream() -> tuple[str, str]:
+    """Serve the upstream and the garbage server from a thread; return their URLs."""
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
+    garbage = tornado.netutil.bind_sockets(0, "127.0.0.1")
 
     async def main() -> None:
         app = tornado.web.Application(
@@ -39,15 +74,21 @@ def serve_upstream() -> str:
                 (r"/delay/([0-9.]+)", Delay),
                 (r"/slow/delay/([0-9.]+)", TooSlow),  # 5 s more than asked
                 (r"/status/([0-9]+)/delay/.*", Status),  # fails with that status
+                (r"/closing/delay/.*", Closing),
+                (r"/huge/delay/.*", Huge),
+                (r"/redirect/delay/.*", Redirect),
+                (r"/elsewhere", Elsewhere),
             ],
             log_function=lambda _: None,
         )
         tornado.httpserver.HTTPServer(app).add_sockets(sockets)
+        await asyncio.start_server(answer_garbage, sock=garbage[0])
         await asyncio.Event().wait()
 
     threading.Thread(target=asyncio.run, args=(main(),), daemon=True, name="upstream").start()
-    return f"http://127.0.0.1:{port}"
+    upstream, not_http = (f"http://127.0.0.1:{s[0].getsockname()[1]}" for s in (sockets, garbage))
+    return upstream, not_http
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ["HTTP_UPSTREAM_URL"] = serve_upstream()
+    os.environ["HTTP_UPSTREAM_URL"], os.environ["GARBAGE_URL"] = serve_upstream()

@@ -16,12 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
@@ -76,6 +78,18 @@ def body(response: HTTPResponse) -> Any:
     return json.loads(response.body)
 
 
+def time_a_sleep(client: Any, seconds: float) -> float:
+    """How long `client.sleep(seconds)` takes, the client started for it."""
+
+    async def scenario() -> float:
+        async with started(client):
+            begun = time.monotonic()
+            await client.sleep(seconds)
+            return time.monotonic() - begun
+
+    return asyncio.run(scenario())
+
+
 @contextlib.asynccontextmanager
 async def started(client: Client) -> AsyncIterator[Client]:
     """A client started for the duration of a test, then closed."""
@@ -127,10 +141,35 @@ def get_json(url: str) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line; past `timeout`, SIGTERM it so it stops what it started."""
+    with subprocess.Popen(
+        [sys.executable, "-m", PACKAGE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC, **(env or {})},
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            stdout, stderr = process.communicate(timeout=60)
+            raise AssertionError(f"{args} ran over {timeout} s:\n{stdout}{stderr}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 class Server:
     """`python -m <package> serve` in a subprocess on a free port."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.port = closed_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
@@ -139,6 +178,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=preexec_fn,  # a resource limit for the test server
         )
         self.printed: str | None = None
         self.wait_until_up()
@@ -167,3 +207,71 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         self.printed = self.process.communicate(timeout=30)[0]
         return self.process.returncode
+
+
+class Proxy:
+    """A TCP proxy on a free port in front of a real server: `cut()` is an outage.
+
+    The tests' broker outages go through one: the shared server is never stopped.
+    """
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 0)
+        self.port = closed_port()
+        self.loop = asyncio.new_event_loop()
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.Server | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="proxy")
+        self.thread.start()
+        self.restore()
+
+    def url(self, url: str) -> str:
+        """`url` with its host and port replaced by the proxy's."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def cut(self) -> None:
+        """Stop listening and drop every connection, as a stopped server would."""
+        asyncio.run_coroutine_threadsafe(self._cut(), self.loop).result(10)
+
+    def restore(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._listen(), self.loop).result(10)
+
+    def close(self) -> None:
+        self.cut()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _listen(self) -> None:
+        self.server = await asyncio.start_server(self._connect, "127.0.0.1", self.port)
+
+    async def _cut(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for writer in list(self.writers):
+            writer.transport.abort()
+        self.writers.clear()
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.writers |= {writer, upstream_writer}
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
+        self.writers.discard(writer)

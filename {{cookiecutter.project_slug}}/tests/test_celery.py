@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
 from {{ cookiecutter.package_name }}.celery import CeleryStrategy
-from {{ cookiecutter.package_name }}.celery.app import make_celery
+from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery
 from {{ cookiecutter.package_name }}.celery.client import TaskClient
 from {{ cookiecutter.package_name }}.celery.jobs import task_name
 from {{ cookiecutter.package_name }}.celery.publishers import AmqpPublisher, ThreadPublisher
@@ -35,7 +37,7 @@ from {{ cookiecutter.package_name }}.celery.waiters import (
 from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
 
 from .fixtures_celery import Worker, require_broker
-from .support import AppTestCase, body, closed_port
+from .support import PACKAGE, SRC, AppTestCase, Proxy, body, closed_port
 
 LIVE = CelerySettings.from_env  # the project's broker, with this session's queue
 
@@ -119,28 +121,34 @@ def memory_app() -> Iterator[Celery]:
 
 
 @pytest.mark.parametrize("reachable", [True, False])
-def test_many_health_checks_at_once_ping_the_broker_once(reachable: bool) -> None:
-    """50 /health at once share one ping: under load, a ping each cost a quarter of the CPU."""
-    client = TaskClient(make_celery(MEMORY, web=True), MEMORY)
-    pings = []
+def test_health_never_waits_for_the_broker(reachable: bool) -> None:
+    """50 /health at once answer from what the monitor last saw: not one broker call.
 
-    def ping() -> None:
-        pings.append(time.monotonic())
-        time.sleep(0.2)  # a slow broker: every check arrives while it is pending
+    (Under load, a ping per /health cost a quarter of the CPU; with the broker
+    down, each /health waited 2 s for it.)
+    """
+    client = TaskClient(make_celery(MEMORY, web=True), MEMORY)
+    calls = []
+
+    def queue_length() -> int:
+        calls.append(time.monotonic())
         if not reachable:
             raise ConnectionRefusedError
+        return 0
 
     async def check() -> list[dict[str, str]]:
-        try:
-            with mock.patch.object(client.publisher, "_ping_broker", ping):
-                first = await asyncio.gather(*(client.health() for _ in range(50)))
-                again = await client.health()  # fresh: answered without a ping
-                return [*first, again]
-        finally:
-            await client.close()
+        with mock.patch.object(client.monitor, "_queue_length", queue_length):
+            await client.start()  # one look at the broker before serving
+            try:
+                started = time.monotonic()
+                answers = await asyncio.gather(*(client.health() for _ in range(50)))
+                assert time.monotonic() - started < 0.1
+                return answers
+            finally:
+                await client.close()
 
     answers = asyncio.run(check())
-    assert len(pings) == 1
+    assert len(calls) == 1
     expected = "up" if reachable else "down"
     assert {answer["broker"] for answer in answers} == {expected}
 
@@ -201,6 +209,14 @@ class LiveTest(AppTestCase):
         response = await self.post("/tasks/sleep", {"args": [3], "wait": True, "timeout": 0.5})
         assert response.code == 504
         assert body(response)["error"].endswith("did not finish within 0.5 s; it was revoked")
+        # It stops at its next check instead of running on to a SUCCESS nobody wants.
+        task_id = body(response)["task_id"]
+        for _ in range(50):
+            state = body(await self.get(f"/tasks/{task_id}"))["state"]
+            if state == "REVOKED":
+                break
+            await asyncio.sleep(0.1)
+        assert state == "REVOKED"
 
     @gen_test(timeout=30)
     async def test_submit_then_look_the_task_up(self) -> None:
@@ -240,6 +256,12 @@ class LiveTest(AppTestCase):
             ("/tasks/add", b'{"args": 5}', 400, "'args' must be a JSON array"),
             ("/tasks/add", b'{"timeout": -1}', 400, "'timeout' must be a number"),
             ("/tasks/add", b"x" * 70_000, 413, "the body is over 64 KiB"),
+            ("/tasks/add", b"[" * 30_000 + b"]" * 30_000, 400, "the body is nested too deeply"),
+            ("/tasks/add", b'{"args": [1]}', 400, "wrong arguments for task add: missing a"),
+            ("/tasks/add", b'{"kwargs": {"x": 1, "z": 2}}', 400, "wrong arguments for task add"),
+            ("/tasks/add", b'{"args": ["a", 1]}', 400, "task add: 'x' must be a finite number"),
+            ("/tasks/sleep", b'{"args": [86400]}', 400, "task sleep: 'seconds' must be between"),
+            ("/tasks/fail", b'{"args": [3]}', 400, "task fail: 'message' must be a string"),
         ]
         for path, raw, status, message in cases:
             response = await self.post(path, None, raw=raw)
@@ -247,6 +269,12 @@ class LiveTest(AppTestCase):
             assert body(response)["error"].startswith(message)
         response = await self.get("/tasks/not-a-uuid-but-long-enough-0000000000")
         assert response.code == 404
+
+    @gen_test(timeout=30)
+    async def test_a_result_json_cannot_carry_is_a_502(self) -> None:
+        response = await self.post("/tasks/add", {"args": [1e308, 1e308], "wait": True})
+        assert response.code == 502
+        assert body(response)["error"].startswith("task add returned what JSON cannot carry")
 
     @gen_test(timeout=60)
     async def test_50_slow_tasks_wait_together_without_a_thread_each(self) -> None:
@@ -372,3 +400,137 @@ class WorkerDiesTest(AppTestCase):
                 return state
             await asyncio.sleep(0.1)
         raise AssertionError(f"task {task_id} never reached {wanted} (last: {state})")
+
+
+class PrivateQueueTest(AppTestCase):
+    """The live broker, on a queue of this test's own that no worker consumes."""
+
+    max_queued = 10_000
+
+    def setUp(self) -> None:
+        require_broker()
+        self.queue = f"{os.environ['CELERY_QUEUE']}-{type(self).__name__}"
+        self.settings_ = dataclasses.replace(LIVE(), queue=self.queue, max_queued=self.max_queued)
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        delete_queue(make_celery(self.settings_), self.queue)
+
+    def get_app(self) -> ServiceApp:
+        self.strategy = CeleryStrategy(self.settings_)
+        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
+        return self.app
+
+    async def post(self, path: str, payload: Any) -> HTTPResponse:
+        return await self.get(path, method="POST", body=json.dumps(payload))
+
+
+class NoWorkerTest(PrivateQueueTest):
+    @gen_test(timeout=30)
+    async def test_health_tells_no_worker_apart_from_broker_down(self) -> None:
+        await self.strategy.client.monitor.check_workers()
+        health = await self.get("/health")
+        assert health.code == 503
+        assert body(health)["checks"] == {"broker": "up", "result_backend": "up", "workers": "down"}
+
+
+class QueueFullTest(PrivateQueueTest):
+    max_queued = 2
+
+    @gen_test(timeout=30)
+    async def test_past_max_queued_a_task_started_without_waiting_gets_503(self) -> None:
+        for _ in range(2):
+            assert (await self.post("/tasks/add", {"args": [1, 2]})).code == 202
+        await self.strategy.client.monitor.check_broker()  # it looks every 2 s
+        refused = await self.post("/tasks/add", {"args": [1, 2]})
+        assert refused.code == 503
+        assert refused.headers["Retry-After"] == "5"
+        assert body(refused)["error"] == (
+            "too busy: 2 tasks already wait in the queue (CELERY_MAX_QUEUED)"
+        )
+
+
+OUTAGE = 30.0  # seconds
+
+
+class BrokerOutageTest(AppTestCase):
+    """The broker stops for 30 s with tasks in flight, and starts again.
+
+    Through a proxy (the shared broker is never stopped). What a client sees: a
+    503 at once during the outage; the next request after it is answered by the
+    same worker, which rode the outage out (celery 5.7.0's died in 3 ms).
+    """
+
+    def setUp(self) -> None:
+        require_broker()
+        live = LIVE()
+        self.proxy = Proxy(live.broker_url)
+        backend = live.result_backend
+        if backend.startswith("redis"):  # the same server, through the proxy too
+            backend = self.proxy.url(backend)
+        self.env = {
+            "CELERY_BROKER_URL": self.proxy.url(live.broker_url),
+            "CELERY_RESULT_BACKEND": backend,
+            "CELERY_QUEUE": f"{live.queue}-outage",
+        }
+        # Celery reads these variables itself and lets them win: set them for both sides.
+        self.environ = mock.patch.dict(os.environ, self.env)
+        self.environ.start()
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        self.environ.stop()
+        self.proxy.close()
+        settings = dataclasses.replace(LIVE(), queue=self.env["CELERY_QUEUE"])
+        delete_queue(make_celery(settings), settings.queue)
+
+    def get_app(self) -> ServiceApp:
+        self.strategy = CeleryStrategy(CelerySettings.from_env())
+        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
+        return self.app
+
+    @pytest.fixture(autouse=True)
+    def _workers(self, start_worker: type[Worker]) -> None:
+        self.start_worker = start_worker
+
+    @gen_test(timeout=OUTAGE + 120)
+    async def test_the_worker_rides_out_the_outage(self) -> None:
+        worker = await asyncio.to_thread(lambda: self.start_worker(**self.env).wait_until_ready())
+        # Tasks in flight when the broker goes: what killed celery 5.7.0's worker.
+        in_flight = [asyncio.ensure_future(self.get("/sleep?seconds=2")) for _ in range(3)]
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(self.proxy.cut)
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        refused = await self.get("/sleep?seconds=0.1")
+        assert refused.code == 503
+        assert body(refused)["error"].startswith("broker unavailable:")
+        assert time.monotonic() - started < 1
+        await asyncio.sleep(OUTAGE)
+        assert worker.process.poll() is None, "the worker died in the outage"
+        await asyncio.to_thread(self.proxy.restore)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            response = await self.get("/sleep?seconds=0.1")
+            if response.code == 200:
+                break
+            await asyncio.sleep(1)
+        assert response.code == 200, response.body
+        assert worker.process.poll() is None
+        await asyncio.gather(*in_flight)  # answered (504 or 503), not left hanging
+
+
+def test_a_worker_that_cannot_run_exits_with_an_error() -> None:
+    """A process manager restarts on a failing exit status: 0 would mean "done"."""
+    done = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "worker", "--pool=no-such-pool"],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "no-such-pool" in done.stderr

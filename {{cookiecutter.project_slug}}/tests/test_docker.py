@@ -60,3 +60,10 @@ def test_services_that_need_the_broker_wait_for_its_healthcheck() -> None:
         for dependency, condition in service.get("depends_on", {}).items():
             if condition.get("condition") == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{name} -> {dependency}"
+
+
+def test_what_compose_builds_or_runs_for_ever_is_restarted() -> None:
+    """A worker (or web process) that dies is brought back without a human."""
+    for name, service in compose()["services"].items():
+        if service.get("build"):
+            assert service.get("restart") == "unless-stopped", name

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import time
+from unittest import mock
 
 import pytest
 from tornado.testing import gen_test
 
+from {{ cookiecutter.package_name }} import executor
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
 from {{ cookiecutter.package_name }}.executor import ExecutorStrategy, PoolSettings, count_primes
 from {{ cookiecutter.package_name }}.settings import SettingsError
@@ -44,10 +48,9 @@ class SmallPoolTest(AppTestCase):
         assert waves * job <= elapsed < waves * job + 1.5, elapsed
 
     @gen_test(timeout=30)
-    async def test_a_job_that_outlasts_the_timeout_gets_a_504(self) -> None:
-        response = await self.get("/sleep?seconds=4")
-        assert response.code == 504
-        assert body(response)["error"] == "the thread pool did not finish within 3 s"
+    async def test_a_long_sleep_is_not_cut_short_by_the_pool_timeout(self) -> None:
+        response = await self.get("/sleep?seconds=3.2")  # more than EXECUTOR_TIMEOUT (3 s)
+        assert response.code == 200, response.body
 
     @gen_test(timeout=60)
     async def test_cpu_work_runs_on_the_process_pool(self) -> None:
@@ -70,3 +73,46 @@ class SmallPoolTest(AppTestCase):
             with pytest.raises(RuntimeError, match="after shutdown"):
                 pool.submit(time.sleep, 0)
         await self.app.start()  # tearDown closes again
+
+
+class OneThreadTest(AppTestCase):
+    """One thread and a short EXECUTOR_TIMEOUT: what a queue behind a busy pool does."""
+
+    def get_app(self) -> ServiceApp:
+        pools = PoolSettings(threads=1, processes=1, timeout=0.5, primes_max=10**6)
+        self.strategy = ExecutorStrategy(pools)
+        self.app = make_app(self.settings(), self.strategy)
+        return self.app
+
+    @gen_test(timeout=30)
+    async def test_a_job_that_waits_too_long_for_a_thread_gets_a_504(self) -> None:
+        busy = asyncio.ensure_future(self.get("/sleep?seconds=2"))
+        await asyncio.sleep(0.2)
+        response = await self.get("/sleep?seconds=0.1")
+        assert response.code == 504
+        assert body(response)["error"] == "the thread pool did not finish within 0.6 s"
+        assert (await busy).code == 200
+
+    @gen_test(timeout=30)
+    async def test_jobs_whose_clients_left_never_run(self) -> None:
+        with mock.patch.object(executor, "blocking_sleep", wraps=executor.blocking_sleep) as job:
+            busy = asyncio.ensure_future(self.get("/sleep?seconds=1"))
+            await asyncio.sleep(0.2)
+            leaving = [self.get("/sleep?seconds=0.5", request_timeout=0.2) for _ in range(5)]
+            await asyncio.gather(*leaving, return_exceptions=True)  # they hang up
+            assert (await busy).code == 200
+            started = time.monotonic()
+            assert (await self.get("/sleep?seconds=0.1")).code == 200
+            assert time.monotonic() - started < 0.5  # not behind 5 x 0.5 s of abandoned work
+        assert mock.call(0.5) not in job.call_args_list
+
+    @gen_test(timeout=60)
+    async def test_a_dead_process_worker_is_replaced(self) -> None:
+        self.strategy.processes.submit(os._exit, 1)  # a worker dies, as in an OOM kill
+        await asyncio.sleep(0.5)
+        response = await self.get("/primes?below=1000")
+        assert response.code == 503
+        assert body(response)["error"] == "a worker process died; the pool was restarted"
+        assert response.headers["Retry-After"] == "1"
+        response = await self.get("/primes?below=1000")
+        assert (response.code, body(response)["primes"]) == (200, 168)

@@ -12,7 +12,8 @@ from {{ cookiecutter.package_name }}.clients.http import HttpClient, HttpSetting
 from {{ cookiecutter.package_name }}.settings import SettingsError
 from {{ cookiecutter.package_name }}.web import ApiError
 
-from .support import closed_port, started
+from .fixtures_http import FOLLOWED
+from .support import closed_port, started, time_a_sleep
 
 
 def test_only_an_http_url_is_accepted_as_the_upstream() -> None:
@@ -23,7 +24,8 @@ def test_only_an_http_url_is_accepted_as_the_upstream() -> None:
 
 def upstream_client(url: str) -> HttpClient:
     """A client of the test upstream (fixtures_http.py) under `url`, with short timeouts."""
-    return HttpClient(HttpSettings(url=url, connect_timeout=1.0, timeout=0.5))
+    settings = HttpSettings(url=url, connect_timeout=1.0, timeout=0.5, max_bytes=1_000_000)
+    return HttpClient(settings)
 
 
 async def sleep_error(url: str, seconds: float) -> tuple[ApiError, float]:
@@ -37,14 +39,7 @@ async def sleep_error(url: str, seconds: float) -> tuple[ApiError, float]:
 
 
 def test_the_upstream_times_the_sleep() -> None:
-    async def scenario() -> float:
-        async with started(upstream_client(os.environ["HTTP_UPSTREAM_URL"])) as client:
-            assert isinstance(client, HttpClient)
-            begun = time.monotonic()
-            await client.sleep(0.3)
-            return time.monotonic() - begun
-
-    assert 0.3 <= asyncio.run(scenario()) < 2
+    assert 0.3 <= time_a_sleep(upstream_client(os.environ["HTTP_UPSTREAM_URL"]), 0.3) < 2
 
 
 def test_an_upstream_slower_than_its_timeout_is_a_504() -> None:
@@ -58,6 +53,27 @@ def test_an_upstream_error_is_a_502_with_its_status() -> None:
     error, _ = asyncio.run(sleep_error(os.environ["HTTP_UPSTREAM_URL"] + "/status/500", 0))
     assert error.status_code == 502
     assert error.message == "the upstream answered 500"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [
+        ("/closing", "the upstream answered badly"),
+        ("/huge", "the upstream answered badly"),
+        ("/redirect", "the upstream answered 302"),
+    ],
+)
+def test_an_upstream_that_misbehaves_is_a_502_not_a_504(prefix: str, message: str) -> None:
+    error, took = asyncio.run(sleep_error(os.environ["HTTP_UPSTREAM_URL"] + prefix, 0))
+    assert (error.status_code, error.message[: len(message)]) == (502, message)
+    assert took < 2
+    assert FOLLOWED == []  # the redirect led nowhere
+
+
+def test_an_answer_that_is_not_http_is_a_502() -> None:
+    error, _ = asyncio.run(sleep_error(os.environ["GARBAGE_URL"], 0))
+    assert error.status_code == 502
+    assert error.message.startswith("the upstream answered badly")
 
 
 def test_an_unreachable_upstream_is_a_fast_502_and_health_says_down() -> None:

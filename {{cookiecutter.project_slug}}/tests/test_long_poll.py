@@ -141,6 +141,10 @@ class LongPollTest(AppTestCase):
             (await self.notify("ok", [1, 2]), 400, "the message must be a JSON object"),
             (await self.notify("ok", {"big": "x" * 70_000}), 413, "the message is over 64 KiB"),
         ]
+        deep = await self.http_client.fetch(
+            self.get_url("/notify/ok"), method="POST", body="[" * 30_000, raise_error=False
+        )
+        cases.append((deep, 400, "the body is nested too deeply"))
         for response, status, message in cases:
             assert response.code == status, body(response)
             assert body(response)["error"].startswith(message)

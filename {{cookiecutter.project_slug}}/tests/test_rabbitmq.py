@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.channels import ChannelSettings
 from {{ cookiecutter.package_name }}.clients import ServiceUnavailable
 from {{ cookiecutter.package_name }}.clients.rabbitmq import AmqpSettings, RabbitMQClient
 
-from .support import closed_port, started
+from .support import closed_port, started, time_a_sleep
 
 
 def test_a_lost_connection_gives_503_then_recovers_by_itself() -> None:
@@ -41,14 +41,7 @@ def test_a_lost_connection_gives_503_then_recovers_by_itself() -> None:
 
 
 def test_the_broker_times_the_sleep() -> None:
-    async def scenario() -> float:
-        async with started(RabbitMQClient.from_env(os.environ)) as client:
-            assert isinstance(client, RabbitMQClient)
-            begun = time.monotonic()
-            await client.sleep(0.3)
-            return time.monotonic() - begun
-
-    assert 0.3 <= asyncio.run(scenario()) < 2
+    assert 0.3 <= time_a_sleep(RabbitMQClient.from_env(os.environ), 0.3) < 2
 
 
 def test_rabbitmq_down_is_a_fast_503_and_health_says_so() -> None:
@@ -67,3 +60,31 @@ def test_rabbitmq_down_is_a_fast_503_and_health_says_so() -> None:
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_sleeps_in_progress_get_a_503_at_once_when_the_connection_is_lost() -> None:
+    async def scenario() -> None:
+        async with started(RabbitMQClient.from_env(os.environ)) as client:
+            assert isinstance(client, RabbitMQClient)
+            assert client.connection is not None
+            assert client.connection.transport is not None
+            sleeping = asyncio.ensure_future(client.sleep(5))
+            await asyncio.sleep(0.3)
+            begun = time.monotonic()
+            await client.connection.transport.connection.close(ConnectionError("network cut"))
+            with pytest.raises(ServiceUnavailable) as refused:
+                await sleeping
+            assert time.monotonic() - begun < 1  # not the 5 s asked for
+            assert refused.value.message.startswith("RabbitMQ unavailable:")
+
+    asyncio.run(scenario())
+
+
+def test_sleeps_of_one_length_share_one_delay_queue() -> None:
+    async def scenario() -> int:
+        async with started(RabbitMQClient.from_env(os.environ)) as client:
+            assert isinstance(client, RabbitMQClient)
+            await asyncio.gather(*(client.sleep(0.2) for _ in range(20)))
+            return len(client.delay_queues)
+
+    assert asyncio.run(scenario()) == 1

@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.channels import ChannelSettings
 from {{ cookiecutter.package_name }}.clients import ServiceUnavailable
 from {{ cookiecutter.package_name }}.clients.redis import RedisClient, RedisSettings
 
-from .support import closed_port, started
+from .support import closed_port, started, time_a_sleep
 
 
 def test_a_lost_subscription_comes_back_by_itself() -> None:
@@ -86,3 +86,8 @@ def test_redis_down_is_a_fast_503_and_health_says_so() -> None:
             assert refused.value.message.startswith("Redis unavailable:")
 
     asyncio.run(scenario())
+
+
+def test_a_wait_longer_than_redis_pys_socket_timeout_is_not_cut() -> None:
+    """redis-py's default socket timeout (5 s) cut every longer BLPOP with a 503."""
+    assert 5.5 <= time_a_sleep(RedisClient.from_env(os.environ), 5.5) < 7

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from tornado.testing import gen_test
 
+from {{ cookiecutter.package_name }}.app import ServiceApp
 from {{ cookiecutter.package_name }}.settings import Settings, SettingsError, load_dotenv
+from {{ cookiecutter.package_name }}.web import ApiError, JsonHandler
 
-from .support import PACKAGE, SRC, Server, get_json
+from .support import PACKAGE, AppTestCase, Server, cli, get_json
 
 
 def test_settings_defaults_and_overrides() -> None:
@@ -55,26 +57,6 @@ def test_dotenv_fills_in_but_never_overrides(tmp_path: Path) -> None:
     env = {"PORT": "8000"}
     load_dotenv(dotenv, env)
     assert env == {"PORT": "8000", "ADDRESS": "0.0.0.0"}
-
-
-def cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the command line; past `timeout`, SIGTERM it so it stops what it started."""
-    with subprocess.Popen(
-        [sys.executable, "-m", PACKAGE, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": SRC, **(env or {})},
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            stdout, stderr = process.communicate(timeout=60)
-            raise AssertionError(f"{args} ran over {timeout} s:\n{stdout}{stderr}") from None
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_cli_help_and_version() -> None:
@@ -156,3 +138,39 @@ def test_a_port_in_use_is_reported_clearly(server: Server) -> None:
     done = cli("serve", "--port", str(server.port))
     assert done.returncode != 0
     assert "Address already in use" in done.stderr
+
+
+class OneLinePerAnswerTest(AppTestCase):
+    """An error we answer on purpose is one WARNING with its message; a bug adds its traceback."""
+
+    def get_app(self) -> ServiceApp:
+        app = super().get_app()
+        app.add_handlers(r".*", [(r"/refused", Refused), (r"/broken", Broken)])
+        return app
+
+    @gen_test(timeout=30)
+    async def test_a_503_is_one_warning_with_its_message(self) -> None:
+        with self.assertLogs(level="DEBUG") as logs:
+            response = await self.get("/refused")
+        assert response.code == 503
+        assert [r.levelname for r in logs.records if r.levelno >= logging.WARNING] == ["WARNING"]
+        assert logs.records[-1].getMessage().endswith(": the store is closed")
+
+    @gen_test(timeout=30)
+    async def test_a_bug_is_its_traceback_and_one_warning(self) -> None:
+        with self.assertLogs(level="DEBUG") as logs:
+            response = await self.get("/broken")
+        assert response.code == 500
+        levels = [r.levelname for r in logs.records if r.levelno >= logging.WARNING]
+        assert levels == ["ERROR", "WARNING"]
+        assert logs.records[0].exc_info is not None
+
+
+class Refused(JsonHandler):
+    def get(self) -> None:
+        raise ApiError(503, "the store is closed")
+
+
+class Broken(JsonHandler):
+    def get(self) -> None:
+        raise RuntimeError("a bug")

@@ -60,7 +60,8 @@ class HealthHandler(JsonHandler):
 
     async def get(self) -> None:
         checks = await self.application.health()
-        healthy = all(state == "up" for state in checks.values())
+        # "unknown": not checked yet, just after start; "down" makes the answer a 503.
+        healthy = all(state != "down" for state in checks.values())
         self.write_json(
             {
                 "status": "ok" if healthy else "degraded",

@@ -38,7 +38,7 @@ class SleepHandler(JsonHandler):
 
     async def get(self) -> None:
         seconds = self.get_seconds()
-        limit = seconds + self.sleeper.sleep_margin
+        limit = seconds + self.sleeper.sleep_margin + self.application.config.wait_margin
         await self.wait(self.sleeper.sleep(seconds), limit, self.sleeper.label)
         self.write_json({"slept": seconds, "strategy": AsyncClientStrategy.name})
 

@@ -40,7 +40,8 @@ class SleepHandler(JsonHandler):
 
     async def get(self) -> None:
         seconds = self.get_seconds()
-        slept = await self.wait(call_back_later(seconds, seconds), seconds + 1, "the timer")
+        limit = seconds + self.application.config.wait_margin
+        slept = await self.wait(call_back_later(seconds, seconds), limit, "the timer")
         self.write_json({"slept": slept, "strategy": CallbackStrategy.name})
 
 

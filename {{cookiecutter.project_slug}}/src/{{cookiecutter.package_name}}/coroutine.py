@@ -18,7 +18,8 @@ class SleepHandler(JsonHandler):
 
     async def get(self) -> None:
         seconds = self.get_seconds()
-        await self.wait(asyncio.sleep(seconds), timeout=seconds + 1, what="the sleep")
+        limit = seconds + self.application.config.wait_margin
+        await self.wait(asyncio.sleep(seconds), limit, "the sleep")
         self.write_json({"slept": seconds, "strategy": CoroutineStrategy.name})
 
 

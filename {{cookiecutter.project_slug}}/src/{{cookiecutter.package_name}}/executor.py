@@ -3,39 +3,38 @@
 N blocking jobs take ceil(N / EXECUTOR_THREADS) times one job, so the thread
 pool is sized from settings, never left to asyncio's default of cpus + 4.
 Pure-Python CPU work holds the GIL: on threads it gains nothing and slows every
-other request, so it runs on a process pool instead. A thread cannot be
-interrupted: a timed-out request answers 504 at once, but its job still runs to
-the end on its thread.
+other request, so it runs on a process pool instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 import multiprocessing
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import TYPE_CHECKING, ClassVar, Self
-
-from tornado.concurrent import run_on_executor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ClassVar, Self, TypeVar
 
 from .clients import Clients
 from .settings import read_number
 from .strategy import Strategy
 from .web import ApiError, JsonHandler, Routes
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class PoolSettings:
     threads: int = 64
     processes: int = os.cpu_count() or 1
-    # Longest a request waits for a pool, queueing included, before it answers 504.
+    # How long a job may wait for a free thread or process, beyond its own work:
+    # past it the request answers 504.
     timeout: float = 30.0
     primes_max: int = 5_000_000
 
@@ -68,22 +67,17 @@ def count_primes(below: int) -> int:
 
 
 class SleepHandler(JsonHandler):
-    """Waits for a blocking sleep to finish on the thread pool (`run_on_executor`)."""
+    """Waits for a blocking sleep to finish on the thread pool."""
 
     def initialize(self, strategy: ExecutorStrategy) -> None:  # type: ignore[override]
         super().initialize()
         self.strategy = strategy
-        self.executor = strategy.threads  # where @run_on_executor runs the call
-
-    @run_on_executor
-    def sleep_on_thread(self, seconds: float) -> float:
-        return blocking_sleep(seconds)
 
     async def get(self) -> None:
         seconds = self.get_seconds()
-        job: Future[float] = self.sleep_on_thread(seconds)
-        timeout = self.strategy.pools.timeout
-        slept = await self.wait(asyncio.wrap_future(job), timeout, "the thread pool")
+        job = self.strategy.run_blocking(blocking_sleep, seconds)
+        limit = seconds + self.strategy.pools.timeout
+        slept = await self.wait(job, limit, "the thread pool")
         self.write_json({"slept": slept, "strategy": ExecutorStrategy.name})
 
 
@@ -96,8 +90,7 @@ class PrimesHandler(JsonHandler):
 
     async def get(self) -> None:
         below = self.get_below()
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self.strategy.processes, count_primes, below)
+        job = self.strategy.run_cpu(count_primes, below)
         primes = await self.wait(job, self.strategy.pools.timeout, "the process pool")
         self.write_json({"below": below, "primes": primes, "strategy": ExecutorStrategy.name})
 
@@ -110,7 +103,14 @@ class PrimesHandler(JsonHandler):
 
 
 class ExecutorStrategy(Strategy):
-    """A thread pool and a process pool, created in the serving process at start."""
+    """A thread pool and a process pool, created in the serving process at start.
+
+    `run_blocking` uses `loop.run_in_executor` rather than the tutorial's
+    `@run_on_executor`: cancelling its Future (the client left, the wait timed
+    out) also takes a job that has not started off the queue, so it never runs
+    for nobody. A job that has started runs to its end: a thread cannot be
+    interrupted.
+    """
 
     name: ClassVar[str] = "executor"
 
@@ -135,6 +135,24 @@ class ExecutorStrategy(Strategy):
             raise RuntimeError("ExecutorStrategy.start() was not awaited")
         return self._processes
 
+    def run_blocking(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """`function(*args)` on the thread pool."""
+        return asyncio.get_running_loop().run_in_executor(self.threads, function, *args)
+
+    async def run_cpu(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on the process pool, which is replaced if a worker died."""
+        pool = self.processes
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool:
+            if pool is self._processes:  # not replaced yet by another request
+                log.error("a process-pool worker died; replacing the pool")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._processes = self._new_process_pool()
+            raise ApiError(
+                503, "a worker process died; the pool was restarted", {"Retry-After": "1"}
+            ) from None
+
     def routes(self) -> Routes:
         return [
             (r"/sleep", SleepHandler, {"strategy": self}),
@@ -144,17 +162,19 @@ class ExecutorStrategy(Strategy):
     async def start(self) -> None:
         # Created here, in the serving process (after any fork), never shared.
         self._threads = ThreadPoolExecutor(self.pools.threads, thread_name_prefix="blocking")
+        self._processes = self._new_process_pool()
+
+    def _new_process_pool(self) -> ProcessPoolExecutor:
         # "spawn": forking a process that runs an event loop copies its state.
-        self._processes = ProcessPoolExecutor(
-            self.pools.processes, mp_context=multiprocessing.get_context("spawn")
-        )
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.pools.processes, mp_context=context)
 
     async def close(self) -> None:
-        """Drop queued jobs and wait for running ones (requests have drained by now)."""
-        pools = [pool for pool in (self._threads, self._processes) if pool is not None]
+        """Drop queued jobs; running ones finish on their own (requests have drained)."""
+        for pool in (self._threads, self._processes):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         self._threads = self._processes = None
-        for pool in pools:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     async def health(self) -> dict[str, str]:
         return {"pools": "up" if self._threads and self._processes else "down"}

@@ -6,14 +6,13 @@ broker (channels.py). The app serves it whenever one of its services is one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Self
 
 from .channels import Broadcaster, Channels, ChannelSettings
 from .clients import Clients
 from .strategy import Feature
-from .web import ApiError, JsonHandler, Routes, WaitTimedOut
+from .web import ApiError, JsonHandler, Routes, WaitTimedOut, parse_json
 
 CHANNEL = r"[A-Za-z0-9_.-]{1,64}"
 MAX_MESSAGE = 64 * 1024
@@ -87,10 +86,7 @@ class NotifyHandler(ChannelHandler):
     async def post(self, channel: str) -> None:
         if len(self.request.body) > MAX_MESSAGE:
             raise ApiError(413, f"the message is over {MAX_MESSAGE // 1024} KiB")
-        try:
-            message = json.loads(self.request.body)
-        except ValueError as error:
-            raise ApiError(400, f"the body is not valid JSON: {error}") from None
+        message = parse_json(self.request.body, MAX_MESSAGE)
         if not isinstance(message, dict):
             raise ApiError(400, "the message must be a JSON object")
         await self.wait(self.channels.notify(channel, message), 5, self.channels.label)

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
+import threading
+import time
 
 import tornado.httpserver
+import tornado.iostream
 import tornado.netutil
+from tornado.ioloop import IOLoop
 
 from .app import ServiceApp, make_app
 from .settings import Settings
+from .web import answer_and_close
 
 log = logging.getLogger(__name__)
+# Descriptors kept free for what is not a client connection: pools, logs, pipes.
+RESERVED_FILES = 256
+# accept() fails with these when the process or the system is out of resources.
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 def bind(config: Settings) -> list[socket.socket]:
@@ -31,24 +42,121 @@ def bind(config: Settings) -> list[socket.socket]:
     )
 
 
-async def drain(app: ServiceApp, timeout: float) -> int:
-    """Wait until no request is in flight, or `timeout`; return how many were left."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(app.idle.wait(), timeout)
-    return len(app.active)
+def raise_open_files(wanted: int) -> int:
+    """Raise this process's soft limit on open files towards `wanted`; return the limit.
+
+    The common default of 1,024 is reached by 1,000 idle clients.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft
+
+
+def connection_limit(config: Settings, open_files: int) -> int:
+    """MAX_CONNECTIONS, or what the open-file limit leaves room for."""
+    room = max(open_files - RESERVED_FILES, open_files // 2)
+    return min(config.max_connections, room) if config.max_connections else room
+
+
+class Server(tornado.httpserver.HTTPServer):
+    """Tornado's HTTPServer, counting its open connections."""
+
+    open_connections = 0
+
+    def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[str, int]) -> None:
+        self.open_connections += 1
+        super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: object) -> None:
+        self.open_connections -= 1
+        super().on_close(server_conn)
+
+
+class Listener:
+    """Accepts connections for the server, up to `limit` open at once.
+
+    Past the limit a new client gets a 503 at once. Out of file descriptors,
+    accept() fails on every turn of the loop while the connection waits in the
+    backlog (Tornado's own handler would spin a core and log each failure):
+    here accepting pauses briefly instead.
+    """
+
+    def __init__(self, server: Server, sockets: list[socket.socket], limit: int) -> None:
+        self.server = server
+        self.sockets = sockets
+        self.limit = limit
+        self.loop = IOLoop.current()
+        self.paused_until = 0.0
+
+    def start(self) -> None:
+        for sock in self.sockets:
+            self.loop.add_handler(sock, self._on_readable, IOLoop.READ)
+
+    def stop(self) -> None:
+        for sock in self.sockets:
+            self.loop.remove_handler(sock)
+            sock.close()
+
+    def _on_readable(self, sock: socket.socket, events: int) -> None:
+        for _ in range(128):  # a batch, then let the loop serve the others
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as error:
+                if error.errno not in OUT_OF_RESOURCES:
+                    raise
+                self._pause(sock, error)
+                return
+            stream = tornado.iostream.IOStream(
+                connection,
+                max_buffer_size=self.server.max_buffer_size,
+                read_chunk_size=self.server.read_chunk_size,
+            )
+            if self.server.open_connections >= self.limit:
+                answer_and_close(stream, 503, "Service Unavailable", "too many connections")
+            else:
+                self.server.handle_stream(stream, address)
+
+    def _pause(self, sock: socket.socket, error: OSError, seconds: float = 0.1) -> None:
+        if time.monotonic() > self.paused_until + 5:  # once per episode, not per turn
+            log.error("cannot accept connections (%s); pausing for %g s", error, seconds)
+        self.paused_until = time.monotonic()
+        self.loop.remove_handler(sock)
+        self.loop.call_later(seconds, self.loop.add_handler, sock, self._on_readable, IOLoop.READ)
+
+
+def make_server(app: ServiceApp, config: Settings) -> Server:
+    return Server(
+        app,
+        xheaders=config.trust_proxy_headers,
+        max_header_size=config.max_header_bytes,
+        max_body_size=config.max_body_bytes,
+        max_buffer_size=config.max_body_bytes + config.max_header_bytes,
+        idle_connection_timeout=config.idle_timeout,  # also the time allowed for headers
+        body_timeout=config.body_timeout,
+    )
 
 
 async def serve(config: Settings, sockets: list[socket.socket] | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; a second signal hurries."""
+    open_files = raise_open_files(config.open_files)
     app = make_app(config)
     await app.start()
-    server = tornado.httpserver.HTTPServer(app, xheaders=config.trust_proxy_headers)
+    server = make_server(app, config)
     sockets = sockets or bind(config)
-    server.add_sockets(sockets)
-    stop = asyncio.Event()
+    listener = Listener(server, sockets, connection_limit(config, open_files))
+    listener.start()
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, lambda: hurry.set() if stop.is_set() else stop.set())
     port = sockets[0].getsockname()[1]
     loop_kind = type(loop).__module__.split(".")[0]  # "asyncio", or "uvloop"
     where = f"{config.address}:{port}"
@@ -56,15 +164,31 @@ async def serve(config: Settings, sockets: list[socket.socket] | None = None) ->
     try:
         await stop.wait()
     finally:
-        await shut_down(app, server, config.shutdown_timeout)
+        await shut_down(app, server, listener, config.shutdown_timeout, hurry)
 
 
-async def shut_down(app: ServiceApp, server: tornado.httpserver.HTTPServer, timeout: float) -> None:
-    """Stop accepting, let in-flight requests finish (up to `timeout`), then release all."""
-    server.stop()
-    left = await drain(app, timeout)
+async def drain(app: ServiceApp, timeout: float, hurry: asyncio.Event) -> int:
+    """Wait until no request is in flight, `timeout` passes or `hurry` is set."""
+    idle, hurried = asyncio.ensure_future(app.idle.wait()), asyncio.ensure_future(hurry.wait())
+    await asyncio.wait([idle, hurried], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    idle.cancel()
+    hurried.cancel()
+    return len(app.active)
+
+
+async def shut_down(
+    app: ServiceApp, server: Server, listener: Listener, timeout: float, hurry: asyncio.Event
+) -> None:
+    """Stop accepting, let in-flight requests finish (up to `timeout`), then release all.
+
+    Requests still waiting at the deadline are answered 503, not cut off.
+    """
+    listener.stop()
+    left = await drain(app, timeout, hurry)
     if left:
-        log.warning("shutdown: %d request(s) still in flight after %g s, closing", left, timeout)
+        log.warning("shutdown: %d request(s) still in flight after %g s: 503", left, timeout)
+        app.stop_waiting()
+        await drain(app, 1.0, asyncio.Event())  # time to write those 503s, hurried or not
     try:
         await asyncio.wait_for(server.close_all_connections(), timeout=1.0)
     except TimeoutError:
@@ -90,6 +214,25 @@ def run_process(config: Settings) -> None:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(serve(config))
+    exit_despite_busy_threads()
+
+
+def exit_despite_busy_threads(grace: float = 1.0) -> None:
+    """Exit now if a pool thread is still busy after `grace` seconds.
+
+    Python waits for pool threads at exit, so a blocking call that never
+    returns would keep the process alive for ever; shutdown has already waited
+    SHUTDOWN_TIMEOUT for it.
+    """
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    busy = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if busy:
+        log.warning("exiting with %d thread(s) still busy: %s", len(busy), ", ".join(busy))
+        logging.shutdown()
+        os._exit(0)
 
 
 class Supervisor:
@@ -142,6 +285,7 @@ class Supervisor:
         self._spawn(slot)
 
     def _forward(self, signum: int, _frame: object) -> None:
+        """To every child: the first signal starts their shutdown, a second hurries it."""
         self.stopping = True
         for pid in self.children:
             with contextlib.suppress(ProcessLookupError):

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Self, TypeVar
 
 T = TypeVar("T", int, float)
+# COOKIE_SECRET as `cp .env.example .env` gives it: a placeholder, never a secret.
+PLACEHOLDER = "change-me"
 
 
 class SettingsError(ValueError):
@@ -73,11 +75,27 @@ class Settings:
     debug: bool = False
     cookie_secret: str = ""
     sleep_max_seconds: float = 60.0
+    # How long a wait may run past what the client asked for before it answers 504:
+    # a burst of thousands of requests delays the loop by seconds, and a slow 200
+    # beats a false 504.
+    wait_margin: float = 30.0
     shutdown_timeout: float = 10.0
     use_uvloop: bool = False
     # Behind a reverse proxy: take the client's address from X-Forwarded-For /
     # X-Real-Ip. Never when clients reach the service directly: they could forge it.
     trust_proxy_headers: bool = False
+    # Limits on what a client may hold: a body is refused (413) before it is read,
+    # headers past the limit close the connection, an idle connection (between
+    # requests, or sending its headers) is closed after idle_timeout, a body that
+    # trickles in for longer than body_timeout too.
+    max_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = 16 * 1024
+    idle_timeout: float = 60.0
+    body_timeout: float = 60.0
+    # Open files (sockets) this process asks for; past max_connections (default:
+    # what the open-file limit leaves room for), a new connection gets a 503.
+    open_files: int = 65536
+    max_connections: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -96,17 +114,31 @@ class Settings:
             sleep_max_seconds=read_number(
                 env, "SLEEP_MAX_SECONDS", cls.sleep_max_seconds, float, 0.0, 3600.0
             ),
+            wait_margin=read_number(env, "WAIT_MARGIN", cls.wait_margin, float, 0.1, 3600.0),
             shutdown_timeout=read_number(
                 env, "SHUTDOWN_TIMEOUT", cls.shutdown_timeout, float, 0.0, 600.0
             ),
             use_uvloop=read_bool(env, "USE_UVLOOP", cls.use_uvloop),
             trust_proxy_headers=read_bool(env, "TRUST_PROXY_HEADERS", cls.trust_proxy_headers),
+            max_body_bytes=read_number(env, "MAX_BODY_BYTES", cls.max_body_bytes, int, 1024, 2**30),
+            max_header_bytes=read_number(
+                env, "MAX_HEADER_BYTES", cls.max_header_bytes, int, 1024, 2**20
+            ),
+            idle_timeout=read_number(env, "IDLE_TIMEOUT", cls.idle_timeout, float, 0.1, 86400.0),
+            body_timeout=read_number(env, "BODY_TIMEOUT", cls.body_timeout, float, 0.1, 86400.0),
+            open_files=read_number(env, "OPEN_FILES", cls.open_files, int, 64, 2**20),
+            max_connections=read_number(env, "MAX_CONNECTIONS", cls.max_connections, int, 0, 2**20),
         ).validated()
 
     def validated(self) -> Self:
         """Check what crosses fields; return self so calls chain."""
         if self.processes > 1 and self.port == 0:
             raise SettingsError("PORT=0 (any free port) cannot be shared by PROCESSES > 1")
+        if self.cookie_secret == PLACEHOLDER:
+            raise SettingsError(
+                "COOKIE_SECRET is the placeholder from .env.example: set a secret of your own, "
+                """e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"""
+            )
         return self
 
     def replace(self, **changes: object) -> Self:

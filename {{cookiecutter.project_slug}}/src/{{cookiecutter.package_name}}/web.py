@@ -6,12 +6,16 @@ The bottom layer of the package: it imports nothing else of it but the settings.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import socket
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import tornado.escape
+import tornado.httputil
+import tornado.iostream
 import tornado.web
 from tornado.log import access_log
 
@@ -26,7 +30,9 @@ __all__ = [
     "Route",
     "Routes",
     "WaitTimedOut",
+    "answer_and_close",
     "log_request",
+    "parse_json",
 ]
 
 T = TypeVar("T")
@@ -58,6 +64,13 @@ class WaitTimedOut(ApiError):
 
     def __init__(self, what: str, timeout: float) -> None:
         super().__init__(504, f"{what} did not finish within {timeout:g} s")
+
+
+class ShuttingDown(ApiError):
+    """The server stopped waiting for this request: shutdown ran out of time."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "the service is shutting down", {"Retry-After": "1"})
 
 
 class ClientGone(tornado.web.HTTPError):
@@ -99,6 +112,67 @@ class BaseApp(tornado.web.Application):
         if not self.active:
             self.idle.set()
 
+    def stop_waiting(self) -> None:
+        """Answer every request still waiting with a 503: the service is going away."""
+        for handler in list(self.active):
+            if isinstance(handler, JsonHandler):
+                handler.stop_waiting()
+
+    def start_request(
+        self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        delegate = super().start_request(server_conn, request_conn)
+        return BodyLimit(delegate, request_conn, self.config.max_body_bytes)
+
+
+class BodyLimit(tornado.httputil.HTTPMessageDelegate):
+    """Refuses a body over the limit with a JSON 413 before reading it.
+
+    Tornado's own limit (max_body_size) answers a bare 400 and only after its
+    check; a declared Content-Length is refused here, from the headers alone.
+    """
+
+    def __init__(
+        self,
+        delegate: tornado.httputil.HTTPMessageDelegate,
+        connection: tornado.httputil.HTTPConnection,
+        limit: int,
+    ) -> None:
+        self.delegate = delegate
+        self.connection = connection
+        self.limit = limit
+        self.refused = False
+
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        length = headers.get("Content-Length", "0")
+        if length.isdigit() and int(length) > self.limit:
+            self.refused = True
+            self.refuse()
+            return None
+        return self.delegate.headers_received(start_line, headers)
+
+    def refuse(self) -> None:
+        # Detached, Tornado stops reading: the body is never received.
+        stream = self.connection.detach()  # type: ignore[attr-defined]
+        message = f"the body is over the limit of {self.limit} bytes (MAX_BODY_BYTES)"
+        answer_and_close(stream, 413, "Content Too Large", message)
+        access_log.warning("413 %s", message)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return None if self.refused else self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        if not self.refused:
+            self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if not self.refused:
+            self.delegate.on_connection_close()
+
 
 class JsonHandler(tornado.web.RequestHandler):
     """Base handler: JSON in and out, and waits that end when the client goes away."""
@@ -108,6 +182,7 @@ class JsonHandler(tornado.web.RequestHandler):
     def initialize(self) -> None:
         self._waits: set[asyncio.Future[Any]] = set()
         self._client_gone = False
+        self._stopped = False
 
     def prepare(self) -> None:
         self.application.request_started(self)
@@ -122,12 +197,21 @@ class JsonHandler(tornado.web.RequestHandler):
         for waiting in self._waits:
             waiting.cancel()
 
+    def stop_waiting(self) -> None:
+        """Cancel this request's waits so that it answers 503 (see BaseApp.stop_waiting)."""
+        self._stopped = True
+        for waiting in self._waits:
+            waiting.cancel()
+
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.clear_header("Server")  # no need to tell the world which version runs here
 
     def write_json(self, payload: dict[str, Any], status: int = 200) -> None:
+        """Strict JSON: ValueError for inf and nan, which browsers cannot parse."""
+        body = json.dumps(payload, allow_nan=False).replace("</", "<\\/")
         self.set_status(status)
-        self.finish(tornado.escape.json_encode(payload))
+        self.finish(body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -138,15 +222,16 @@ class JsonHandler(tornado.web.RequestHandler):
             payload.update(error.extra, error=error.message)
             for name, value in error.headers.items():
                 self.set_header(name, value)
+        self.error_message = payload["error"]  # for the access log's line
         self.finish(tornado.escape.json_encode(payload))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ClientGone):
             log.info("%s %s: client went away", self.request.method, self.request.uri)
             return
-        if isinstance(value, ApiError) and value.status_code < 500:
-            return  # the client's mistake: the access log's line is enough
-        super().log_exception(typ, value, tb)
+        if isinstance(value, ApiError):
+            return  # an answer we chose: the access log's line says it, with its message
+        super().log_exception(typ, value, tb)  # a bug: its traceback
 
     def get_seconds(self, name: str = "seconds") -> float:
         """The `seconds` query argument: a finite number in [0, SLEEP_MAX_SECONDS]."""
@@ -177,6 +262,8 @@ class JsonHandler(tornado.web.RequestHandler):
         except asyncio.CancelledError:
             if self._client_gone:
                 raise ClientGone() from None
+            if self._stopped:
+                raise ShuttingDown() from None
             raise  # the server itself is cancelling us: let it
         finally:
             self._waits.discard(future)
@@ -189,16 +276,73 @@ class NotFoundHandler(JsonHandler):
         raise ApiError(404, f"no such endpoint: {self.request.path}")
 
 
+def answer_and_close(
+    stream: tornado.iostream.IOStream, status: int, reason: str, message: str
+) -> None:
+    """A JSON error written straight to the connection, which is then closed.
+
+    For what is refused before any handler runs (too many connections, a body
+    too large): no handler is built, and what the client sends is discarded.
+    """
+    body = json.dumps({"error": message, "status": status}).encode()
+    retry = "Retry-After: 1\r\n" if status == 503 else ""
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=UTF-8\r\n"
+        f"{retry}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    task = asyncio.ensure_future(linger_close(stream, head.encode() + body))
+    _closing.add(task)  # a reference until it is done
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Future[None]] = set()
+
+
+async def linger_close(
+    stream: tornado.iostream.IOStream, answer: bytes, seconds: float = 2.0, limit: int = 1 << 20
+) -> None:
+    """Write `answer`, then read and drop what the client still sends before closing.
+
+    Closed with unread data in it, a socket is reset, and the client may lose
+    the answer before reading it: it is usually still sending its request.
+    """
+    try:
+        await stream.write(answer)
+        stream.socket.shutdown(socket.SHUT_WR)
+        async with asyncio.timeout(seconds):
+            while limit > 0:
+                limit -= len(await stream.read_bytes(65536, partial=True))
+    except (OSError, TimeoutError, tornado.iostream.StreamClosedError):
+        pass  # gone, or too slow or too much to wait for
+    finally:
+        stream.close()
+
+
+def parse_json(body: bytes, limit: int = 64 * 1024) -> Any:
+    """A request body as JSON: 413 past `limit` bytes, 400 when it is not JSON."""
+    if len(body) > limit:
+        raise ApiError(413, f"the body is over {limit // 1024} KiB")
+    try:
+        return json.loads(body)
+    except RecursionError:  # 30,000 nested brackets fit in 60 KB
+        raise ApiError(400, "the body is nested too deeply") from None
+    except ValueError as error:
+        raise ApiError(400, f"the body is not valid JSON: {error}") from None
+
+
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Tornado's access log line, formatted only when its level is enabled.
 
     Tornado's default formats every line before the logger drops it, which
-    costs a fast endpoint a few percent of its throughput.
+    costs a fast endpoint a few percent of its throughput. An error answer is
+    one WARNING with its message; a bug adds its traceback (log_exception).
     """
     status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    level = logging.INFO if status < 400 else logging.WARNING
     if access_log.isEnabledFor(level):
         milliseconds = 1000 * handler.request.request_time()
         request = handler.request
         summary = f"{request.method} {request.uri} ({request.remote_ip})"
-        access_log.log(level, "%d %s %.2fms", status, summary, milliseconds)
+        why = getattr(handler, "error_message", "")
+        suffix = f": {why}" if why else ""
+        access_log.log(level, "%d %s %.2fms%s", status, summary, milliseconds, suffix)

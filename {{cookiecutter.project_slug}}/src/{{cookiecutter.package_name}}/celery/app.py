@@ -3,6 +3,10 @@
 Start a worker with `python -m {{ cookiecutter.package_name }} worker`, the same as
 `celery -A {{ cookiecutter.package_name }}.celery.app:celery_app worker -Q <CELERY_QUEUE>`
 with this project's pool and concurrency.
+
+The two sides want opposite things from a broker that is gone: the web process
+gives up publishing within seconds (its client gets a 503 and retries), the
+worker reconnects for ever (it is the thing that must survive an outage).
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import click
 from celery import Celery
+from celery.bin.celery import celery as celery_command
 
-from .jobs import PUBLIC_TASKS, task_name
+from .jobs import JOBS, task_name
 from .settings import CelerySettings
 
 # Celery's Redis backend minus its blocking per-task SUBSCRIBE (see waiters.py).
@@ -30,6 +36,11 @@ def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
         app.backend_cls = f"{WEB_REDIS_BACKEND}+{settings.result_backend}"  # "class+url"
     app.conf.update(
         task_default_queue=settings.queue,
+        # The worker: retry the broker for ever (kombu backs off up to 30 s between
+        # tries); heartbeats notice a dead AMQP connection within seconds.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_heartbeat=10,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -43,25 +54,29 @@ def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
         worker_prefetch_multiplier=1,
         task_time_limit=settings.task_time_limit,  # enforced by the prefork pool only
         broker_connection_retry_on_startup=True,
-        # Publishing gives up fast when the broker is gone: the web process answers 503.
         broker_connection_timeout=2,
-        broker_connection_max_retries=2,
         task_publish_retry_policy={
             "max_retries": 2,
             "interval_start": 0,
             "interval_step": 0.2,
             "interval_max": 0.5,
         },
+        # Redis broker: a task a dead worker left unacknowledged goes back to the
+        # queue after the visibility timeout; every live worker looks for such
+        # tasks every 10 s (kombu >= 5.7).
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
-            "unacked_restore_interval": min(10.0, settings.visibility_timeout),
+            "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
         },
         result_backend_transport_options={"global_keyprefix": settings.key_prefix},
         worker_hijack_root_logger=False,
     )
-    for short, function in PUBLIC_TASKS.items():
-        app.task(name=task_name(short))(function)
+    if web:
+        # Publishing gives up fast when the broker is gone: the web process answers 503.
+        app.conf.broker_connection_max_retries = 2
+    for short, function in JOBS.items():
+        app.task(name=task_name(short), bind=True)(function)
     return app
 
 
@@ -94,14 +109,17 @@ def __getattr__(name: str) -> Celery:
 
 
 def run_worker(extra_args: Sequence[str]) -> int:
-    """`celery worker` for this app, with a pool that suits sleeping tasks by default.
+    """`celery worker` for this app; its exit status: not 0 when the worker died.
 
     Threads suit I/O-bound and sleeping tasks: 100 concurrent one-second tasks
     must not queue behind a process pool of 2. Use `--pool prefork` (or
     CELERY_WORKER_POOL=prefork) for CPU-bound tasks and hard time limits.
+    (Celery's own `app.worker_main()` exits 0 even after an unrecoverable error;
+    its command line returns the worker's status.)
     """
     settings = CelerySettings.from_env()
     argv = [
+        f"--app={__name__}:celery_app",
         "worker",
         f"--pool={settings.worker_pool}",
         f"--concurrency={settings.worker_concurrency}",
@@ -109,5 +127,9 @@ def run_worker(extra_args: Sequence[str]) -> int:
         "--loglevel=INFO",
         *extra_args,
     ]
-    worker_app().worker_main(argv)
-    return 0
+    try:
+        status = celery_command.main(args=argv, standalone_mode=False)
+    except click.ClickException as error:  # a bad option: say which, as celery does
+        error.show()
+        return error.exit_code
+    return status if isinstance(status, int) else 0

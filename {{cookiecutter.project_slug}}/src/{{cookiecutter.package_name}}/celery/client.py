@@ -15,7 +15,8 @@ from typing import Any
 from celery import Celery, states
 
 from ..settings import SettingsError
-from .errors import BrokerUnavailable, Overloaded, TaskFailed, TaskTimeout
+from .errors import BrokerUnavailable, Overloaded, QueueFull, TaskFailed, TaskTimeout
+from .monitor import BrokerMonitor
 from .publishers import AmqpPublisher, BlockingCalls, Publisher, ThreadPublisher
 from .settings import CelerySettings
 from .waiters import PollingWaiter, RedisResultWaiter, ReplyQueueWaiter, ResultWaiter, TaskState
@@ -30,16 +31,19 @@ class TaskClient:
         self.app = app
         self.settings = settings
         self.in_flight = 0
-        # Revoke, the broker ping and result polls: never queued behind publishing.
+        # Revoke and result polls: never queued behind publishing.
         self.blocking = BlockingCalls(2, settings.publish_timeout, "celery-blocking")
         self.publisher, self.waiter = connect(app, settings, self.blocking)
+        self.monitor = BrokerMonitor(app, settings.queue, settings.publish_timeout)
         self._revoking: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.waiter.start()  # before the publisher: it hooks the AMQP connect
         await self.publisher.start()
+        await self.monitor.start()
 
     async def close(self) -> None:
+        await self.monitor.close()
         await self.waiter.close()
         await self.publisher.close()
         self.blocking.close()
@@ -72,12 +76,18 @@ class TaskClient:
         return state.result
 
     async def submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
-        """Publish task `name` and return its id at once."""
+        """Publish task `name` and return its id at once.
+
+        It never expires: a task handed back by a worker that died must still run
+        when it comes back, a visibility timeout later. What bounds these is the
+        queue's length (CELERY_MAX_QUEUED).
+        """
         self._admit()
+        if self.monitor.queued >= self.settings.max_queued:
+            raise QueueFull(self.monitor.queued)
         task_id = str(uuid.uuid4())
         self.waiter.submitted(task_id)
-        expires = self.app.conf.result_expires
-        await self.publisher.publish(name, args, kwargs, task_id, expires=expires)
+        await self.publisher.publish(name, args, kwargs, task_id, expires=None)
         return task_id
 
     async def status(self, task_id: str) -> TaskState | None:
@@ -90,9 +100,13 @@ class TaskClient:
             raise BrokerUnavailable(f"result backend: {error}") from error
 
     async def revoke(self, task_id: str) -> None:
-        """Ask every worker to discard the task (a broadcast on the broker)."""
+        """Ask every worker to drop the task (a broadcast on the broker).
+
+        A task not started yet is discarded; a running one stops at its next
+        check (see jobs.py), or, in the prefork pool, its process is terminated.
+        """
         try:
-            await self.blocking.run(self.app.control.revoke, task_id)
+            await self.blocking.run(self.app.control.revoke, task_id, terminate=True)
         except BrokerUnavailable:
             raise
         except Exception as error:
@@ -114,13 +128,16 @@ class TaskClient:
             raise Overloaded(self.in_flight)
         if not self.waiter.healthy:
             raise BrokerUnavailable("result backend unreachable")
-        if not self.publisher.ready:
+        if not (self.publisher.ready and self.monitor.broker_up):
             raise BrokerUnavailable("broker unreachable")
 
     async def health(self) -> dict[str, str]:
+        """Broker down, or no worker answering: told apart, from what was last seen."""
+        workers = {True: "up", False: "down", None: "unknown"}[self.monitor.workers_up]
         return {
-            "broker": "up" if await self.publisher.broker_answers() else "down",
+            "broker": "up" if self.monitor.broker_up else "down",
             "result_backend": "up" if self.waiter.healthy else "down",
+            "workers": workers,
         }
 
 
@@ -134,8 +151,7 @@ def connect(
         amqp = AmqpPublisher(app, settings.broker_url, settings.queue, settings.publish_timeout)
         publisher = amqp
     else:
-        threads, timeout = settings.publish_threads, settings.publish_timeout
-        publisher = ThreadPublisher(app, threads, timeout, blocking)
+        publisher = ThreadPublisher(app, settings.publish_threads, settings.publish_timeout)
     backend = settings.result_backend
     waiter: ResultWaiter
     if backend.startswith(("redis://", "rediss://")):

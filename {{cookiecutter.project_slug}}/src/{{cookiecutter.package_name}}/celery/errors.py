@@ -20,11 +20,20 @@ class Overloaded(ApiError):
         super().__init__(503, f"too busy: {reason}", {"Retry-After": "1"})
 
 
+class QueueFull(ApiError):
+    """More tasks wait in the queue than CELERY_MAX_QUEUED: 503, retry later."""
+
+    def __init__(self, queued: int) -> None:
+        reason = f"{queued} tasks already wait in the queue (CELERY_MAX_QUEUED)"
+        super().__init__(503, f"too busy: {reason}", {"Retry-After": "5"})
+
+
 class TaskTimeout(ApiError):
     """The task did not finish in time; it was revoked: 504."""
 
     def __init__(self, task_id: str, timeout: float) -> None:
-        super().__init__(504, f"task {task_id} did not finish within {timeout:g} s; it was revoked")
+        message = f"task {task_id} did not finish within {timeout:g} s; it was revoked"
+        super().__init__(504, message, task_id=task_id)
 
 
 class TaskFailed(ApiError):

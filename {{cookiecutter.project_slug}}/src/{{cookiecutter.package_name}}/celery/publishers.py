@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -30,7 +29,6 @@ from .errors import BrokerUnavailable
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 OnConnect = Callable[[aio_pika.abc.AbstractChannel], Awaitable[None]]
-BROKER_CHECK_INTERVAL = 2.0
 
 
 class BlockingCalls:
@@ -65,39 +63,40 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
     async def publish(
-        self, name: str, args: list[Any], kwargs: dict[str, Any], task_id: str, expires: float
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_id: str,
+        expires: float | None,
     ) -> None:
         """Hand the task to the broker, or raise BrokerUnavailable."""
-
-    async def broker_answers(self) -> bool:
-        """For /health: does the broker answer? Cheap enough to ask on every request."""
 
 
 class ThreadPublisher:
     """`send_task` on `threads` dedicated threads; kombu connects on first use."""
 
-    def __init__(self, app: Celery, threads: int, timeout: float, blocking: BlockingCalls) -> None:
+    def __init__(self, app: Celery, threads: int, timeout: float) -> None:
         self.app = app
         self.calls = BlockingCalls(threads, timeout, "celery-publish")
-        self.blocking = blocking  # for the broker ping
-        self._checked = (0.0, True)  # (when, answered)
-        self._check: asyncio.Task[bool] | None = None
 
     @property
     def ready(self) -> bool:
-        return True  # kombu finds out by trying: publish() fails fast enough
+        return True  # kombu finds out by trying; the broker monitor knows better
 
     async def start(self) -> None:
         """Connections are made by kombu on first use, in the pool's threads."""
 
     async def close(self) -> None:
-        if self._check is not None:
-            self._check.cancel()
-            await asyncio.gather(self._check, return_exceptions=True)
         self.calls.close()
 
     async def publish(
-        self, name: str, args: list[Any], kwargs: dict[str, Any], task_id: str, expires: float
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_id: str,
+        expires: float | None,
     ) -> None:
         try:
             await self.calls.run(
@@ -107,31 +106,6 @@ class ThreadPublisher:
             raise
         except Exception as error:
             raise BrokerUnavailable(str(error) or type(error).__name__) from error
-
-    async def broker_answers(self) -> bool:
-        checked_at, answered = self._checked
-        if time.monotonic() - checked_at <= BROKER_CHECK_INTERVAL:
-            return answered
-        # One ping at a time, however many /health requests ask: under load,
-        # a ping each (a new broker connection) cost a quarter of the CPU.
-        if self._check is None:
-            self._check = asyncio.get_running_loop().create_task(self._ping())
-        # Shielded: a client that hangs up must not cancel the others' answer.
-        return await asyncio.shield(self._check)
-
-    async def _ping(self) -> bool:
-        try:
-            await self.blocking.run(self._ping_broker)
-            answered = True
-        except Exception:
-            answered = False
-        self._checked = (time.monotonic(), answered)
-        self._check = None
-        return answered
-
-    def _ping_broker(self) -> None:
-        with self.app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=1)
 
 
 class AmqpPublisher:
@@ -200,11 +174,13 @@ class AmqpPublisher:
             await self.connection.close()
         self.channel = None
 
-    async def broker_answers(self) -> bool:
-        return self.ready
-
     async def publish(
-        self, name: str, args: list[Any], kwargs: dict[str, Any], task_id: str, expires: float
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_id: str,
+        expires: float | None,
     ) -> None:
         if self.channel is None or self.channel.is_closed:
             raise BrokerUnavailable("not connected to the broker")

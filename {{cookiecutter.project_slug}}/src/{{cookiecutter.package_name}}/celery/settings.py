@@ -37,10 +37,13 @@ class CelerySettings:
     publish_timeout: float = 5.0
     publish_threads: int = 4
     max_in_flight: int = 1000
+    # Tasks started without waiting for them may queue up to this many.
+    max_queued: int = 10_000
     worker_concurrency: int = 100
     worker_pool: str = "threads"
-    # Redis broker: an unacknowledged task goes back to the queue after this long.
-    visibility_timeout: float = 3600.0
+    # Redis broker: a task a dead worker left unacknowledged goes back to the queue
+    # after this long; a task running longer than this would be delivered twice.
+    visibility_timeout: float = 600.0
     task_time_limit: float = 300.0
 
     @classmethod
@@ -67,6 +70,7 @@ class CelerySettings:
             max_in_flight=read_number(
                 env, "CELERY_MAX_IN_FLIGHT", cls.max_in_flight, int, 1, 1_000_000
             ),
+            max_queued=read_number(env, "CELERY_MAX_QUEUED", cls.max_queued, int, 1, 10**9),
             worker_concurrency=read_number(
                 env, "CELERY_WORKER_CONCURRENCY", cls.worker_concurrency, int, 1, 10_000
             ),
@@ -81,6 +85,12 @@ class CelerySettings:
         return settings.validated()
 
     def validated(self) -> Self:
+        if self.visibility_timeout <= self.task_time_limit:
+            raise SettingsError(
+                f"CELERY_VISIBILITY_TIMEOUT ({self.visibility_timeout:g} s) must be longer than "
+                f"CELERY_TASK_TIME_LIMIT ({self.task_time_limit:g} s): a task that runs past "
+                "the visibility timeout is delivered again"
+            )
         if self.result_backend.startswith("rpc://") and not self.broker_url.startswith("amqp"):
             raise SettingsError(
                 "CELERY_RESULT_BACKEND=rpc:// needs a RabbitMQ broker (amqp://...): "

@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
-import json
+import inspect
+import math
+import typing
 import uuid
 from typing import Any
 
 from celery import states
 
-from ..web import ApiError, JsonHandler
+from ..web import ApiError, JsonHandler, parse_json
 from .client import TaskClient
-from .jobs import PUBLIC_TASKS, task_name
+from .jobs import JOBS, PUBLIC, task_name
 from .settings import CelerySettings
 from .waiters import TaskState
 
 MAX_BODY = 64 * 1024
 
 
+def check_arguments(short: str, args: list[Any], kwargs: dict[str, Any], sleep_max: float) -> None:
+    """400 unless `args` and `kwargs` fit the job's signature and annotated types.
+
+    Checked before publishing: a job called wrongly would only fail on the
+    worker. A parameter named `seconds` is bounded as `/sleep?seconds=` is.
+    """
+    job = JOBS[short]
+    signature = inspect.signature(job)
+    try:
+        bound = signature.bind(None, *args, **kwargs)  # None: the job's bound task
+    except TypeError as error:
+        raise ApiError(400, f"wrong arguments for task {short}: {error}") from None
+    hints = typing.get_type_hints(job)
+    for name, value in list(bound.arguments.items())[1:]:
+        expected = hints.get(name)
+        if expected is float and not is_number(value):
+            raise ApiError(400, f"task {short}: {name!r} must be a finite number, got {value!r}")
+        if expected is str and not isinstance(value, str):
+            raise ApiError(400, f"task {short}: {name!r} must be a string, got {value!r}")
+        if name == "seconds" and not 0 <= value <= sleep_max:
+            raise ApiError(400, f"task {short}: 'seconds' must be between 0 and {sleep_max:g}")
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class TaskHandler(JsonHandler):
     """Base for handlers that talk to Celery; the client's errors are HTTP answers."""
+
+    def write_result(self, task: str, payload: dict[str, Any]) -> None:
+        """The answer with a task's result, which JSON may not be able to carry."""
+        try:
+            self.write_json(payload)
+        except ValueError as error:  # inf or nan: not JSON
+            raise ApiError(502, f"task {task} returned what JSON cannot carry: {error}") from None
 
     def initialize(self, client: TaskClient, settings: CelerySettings) -> None:  # type: ignore[override]
         super().initialize()
@@ -48,25 +84,21 @@ class TaskSubmitHandler(TaskHandler):
     """POST /tasks/<name>: start a task; with `"wait": true`, wait for its result."""
 
     async def post(self, short: str) -> None:
-        if short not in PUBLIC_TASKS:
-            known = ", ".join(sorted(PUBLIC_TASKS))
+        if short not in PUBLIC:
+            known = ", ".join(sorted(PUBLIC))
             raise ApiError(404, f"no such task: {short!r} (tasks: {known})")
         args, kwargs, wait, timeout = self.parse_body()
+        check_arguments(short, args, kwargs, self.application.config.sleep_max_seconds)
         if wait:
             result = await self.run_task(short, args, kwargs, timeout)
-            self.write_json({"state": states.SUCCESS, "result": result})
+            self.write_result(short, {"state": states.SUCCESS, "result": result})
             return
         task_id = await self.client.submit(task_name(short), args, kwargs)
         self.set_header("Location", f"/tasks/{task_id}")
         self.write_json({"id": task_id, "state": states.PENDING}, status=202)
 
     def parse_body(self) -> tuple[list[Any], dict[str, Any], bool, float]:
-        if len(self.request.body) > MAX_BODY:
-            raise ApiError(413, f"the body is over {MAX_BODY // 1024} KiB")
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError as error:
-            raise ApiError(400, f"the body is not valid JSON: {error}") from None
+        body = parse_json(self.request.body or b"{}", MAX_BODY)
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
         args, kwargs = body.get("args", []), body.get("kwargs", {})
@@ -91,7 +123,7 @@ class TaskStatusHandler(TaskHandler):
                 "result reaches only the process that published the task (use a redis:// "
                 "result backend to look tasks up from any process)",
             )
-        self.write_json(describe(state))
+        self.write_result(task_id, describe(state))
 
     async def delete(self, task_id: str) -> None:
         self.check_id(task_id)

@@ -2,7 +2,11 @@
 
 The request never names the URL: only paths under the configured
 HTTP_UPSTREAM_URL are fetched (a client-chosen URL would let anyone make this
-service fetch anything: SSRF). Unreachable or failing upstream: 502; too slow: 504.
+service fetch anything: SSRF), and redirects are not followed (they could lead
+anywhere). Too slow: 504; any other failure (unreachable, an error status, a
+redirect, a closed connection, garbage, an answer over HTTP_UPSTREAM_MAX_BYTES):
+502. Tornado's client cannot cancel a request: one whose client left runs on
+until the upstream answers or HTTP_UPSTREAM_TIMEOUT passes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from ..settings import SettingsError, read_number
 from ..web import ApiError
@@ -28,6 +33,7 @@ class HttpSettings:
     # How long the upstream may take beyond what it was asked to wait.
     timeout: float = 5.0
     max_clients: int = 1000
+    max_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -44,6 +50,7 @@ class HttpSettings:
             max_clients=read_number(
                 env, "HTTP_UPSTREAM_MAX_CLIENTS", cls.max_clients, int, 1, 100_000
             ),
+            max_bytes=read_number(env, "HTTP_UPSTREAM_MAX_BYTES", cls.max_bytes, int, 1, 2**31),
         )
 
 
@@ -68,7 +75,11 @@ class HttpClient(Client):
 
     async def open(self) -> None:
         # Its own instance, sized for the load: the shared one queues past 10 requests.
-        self._http = AsyncHTTPClient(force_instance=True, max_clients=self.settings.max_clients)
+        self._http = AsyncHTTPClient(
+            force_instance=True,
+            max_clients=self.settings.max_clients,
+            max_body_size=self.settings.max_bytes,
+        )
 
     async def release(self) -> None:
         if self._http is not None:
@@ -85,11 +96,14 @@ class HttpClient(Client):
             raise ApiError(503, f"{self.label} client is not started")
         options.setdefault("connect_timeout", self.settings.connect_timeout)
         options.setdefault("request_timeout", self.settings.timeout)
+        options["follow_redirects"] = False
         try:
             return await self._http.fetch(self.settings.url + path, **options)
+        except HTTPTimeoutError as error:
+            raise ApiError(504, f"the upstream did not answer in time: {error}") from None
         except HTTPClientError as error:
-            if error.code == 599:  # Tornado's code for "no HTTP answer": timed out
-                raise ApiError(504, f"the upstream did not answer in time: {error}") from None
+            if error.code == 599:  # no HTTP answer: closed, garbage, too large
+                raise ApiError(502, f"the upstream answered badly: {error}") from None
             raise ApiError(502, f"the upstream answered {error.code}") from None
         except OSError as error:  # refused, reset, unresolvable
             raise ApiError(502, f"the upstream is unreachable: {error}") from None

@@ -4,8 +4,10 @@ It replaces the tutorial's Pika `TornadoConnection`: aio-pika is Pika's
 maintained asyncio successor. The connection is robust: after a broker restart
 aio-pika reconnects and re-declares every queue, exchange and consumer declared
 on it; until then, 503.
-- `sleep`: a message with a time-to-live in a short-lived queue of its own;
-  when it expires RabbitMQ dead-letters it to this process's wake-up queue.
+- `sleep`: a message with a time-to-live in a delay queue (one per length of
+  sleep, shared by the requests that ask for it); when it expires RabbitMQ
+  dead-letters it to this process's wake-up queue. The connection lost, every
+  sleep in progress gets its 503 at once.
 - `AmqpChannels`: a topic exchange; ONE queue per process bound to it.
 """
 
@@ -16,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Self
@@ -32,6 +35,7 @@ PACKAGE = __name__.split(".")[0]
 URL_VARIABLE = "AMQP_URL"
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 AMQP_ERRORS = (aio_pika.exceptions.AMQPError, OSError, TimeoutError, RuntimeError)
+DELAY_QUEUE_EXPIRES = 60.0  # seconds a delay queue outlives its last declaration
 OnConnect = Callable[[aio_pika.abc.AbstractRobustChannel], Awaitable[None]]
 
 
@@ -62,6 +66,7 @@ class RabbitMQClient(Client):
         self.process_id = uuid.uuid4().hex
         self.wakeup_queue = f"{PACKAGE}.wakeup.{self.process_id}"
         self.sleepers: dict[str, asyncio.Future[None]] = {}
+        self.delay_queues: dict[int, tuple[str, float]] = {}  # ttl ms -> (name, declared at)
         self.connection: aio_pika.abc.AbstractRobustConnection | None = None
         self.channel: aio_pika.abc.AbstractRobustChannel | None = None
         self.ready = asyncio.Event()
@@ -98,11 +103,20 @@ class RabbitMQClient(Client):
                 log.warning("RabbitMQ unreachable (%s); retrying in %g s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        self.connection.close_callbacks.add(self._on_lost)
         channel = await self.connection.channel()
         for callback in self._on_connect:
             await callback(channel)
         self.channel = channel
         self.ready.set()
+
+    def _on_lost(self, _sender: object, error: BaseException | None) -> None:
+        """The connection is gone: sleeps in progress would never wake. 503 each, now."""
+        self.delay_queues.clear()  # declared again once reconnected
+        lost = self.lost(error or ConnectionError("connection lost"))
+        for sleeper in self.sleepers.values():
+            if not sleeper.done():
+                sleeper.set_exception(lost)
 
     async def release(self) -> None:
         if self._connecting is not None:
@@ -142,19 +156,9 @@ class RabbitMQClient(Client):
         woken = self.sleepers[sleep_id] = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                # robust=False: this queue lives for one request; nothing to restore.
-                queue = await channel.declare_queue(
-                    f"{PACKAGE}.sleep.{sleep_id}",
-                    arguments={
-                        "x-message-ttl": ttl_ms,
-                        "x-dead-letter-exchange": "",
-                        "x-dead-letter-routing-key": self.wakeup_queue,
-                        "x-expires": ttl_ms + 60_000,  # then RabbitMQ deletes it
-                    },
-                    robust=False,
-                )
+                queue = await self._delay_queue(channel, ttl_ms)
                 await channel.default_exchange.publish(
-                    aio_pika.Message(b"", correlation_id=sleep_id), routing_key=queue.name
+                    aio_pika.Message(b"", correlation_id=sleep_id), routing_key=queue
                 )
         except AMQP_ERRORS as error:
             self.sleepers.pop(sleep_id, None)
@@ -163,6 +167,28 @@ class RabbitMQClient(Client):
             await woken
         finally:
             self.sleepers.pop(sleep_id, None)
+
+    async def _delay_queue(self, channel: aio_pika.abc.AbstractRobustChannel, ttl_ms: int) -> str:
+        """The delay queue for sleeps of `ttl_ms`, declared again before it can expire.
+
+        Publishing does not count as using a queue: unused (no consumer, not
+        declared) for DELAY_QUEUE_EXPIRES, RabbitMQ deletes it.
+        """
+        name, declared_at = self.delay_queues.get(ttl_ms, ("", 0.0))
+        if time.monotonic() - declared_at < DELAY_QUEUE_EXPIRES / 2:
+            return name
+        queue = await channel.declare_queue(
+            f"{PACKAGE}.delay.{self.process_id}.{ttl_ms}",
+            arguments={
+                "x-message-ttl": ttl_ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.wakeup_queue,
+                "x-expires": round(DELAY_QUEUE_EXPIRES * 1000),
+            },
+            robust=False,  # a reconnect declares it again on the next sleep
+        )
+        self.delay_queues[ttl_ms] = (queue.name, time.monotonic())
+        return queue.name
 
 
 class AmqpChannels:

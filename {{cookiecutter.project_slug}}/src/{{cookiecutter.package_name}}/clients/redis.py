@@ -5,6 +5,8 @@ Tornado 5 runs on asyncio, redis-py's own asyncio client is the one to use.
 - `sleep`: `BLPOP` on a key nobody pushes to, so Redis itself holds the wait
   (a stand-in for waiting on a job queue). Each waiting call holds one pooled
   connection, like any blocking command: REDIS_MAX_CONNECTIONS caps them.
+  Blocking commands have a pool of their own without a socket timeout (the
+  caller's wait bounds them): redis-py's default of 5 s cut every longer wait.
 - `RedisChannels`: PUBLISH, and ONE pattern subscription per process.
 """
 
@@ -53,7 +55,7 @@ class RedisSettings:
 
 
 class RedisClient(Client):
-    """One connection pool per process, and a connection of its own for the monitor."""
+    """Per process: a pool for commands, one for blocking waits, a connection for the monitor."""
 
     name: ClassVar[str] = "redis"
     label: ClassVar[str] = "Redis"
@@ -65,6 +67,7 @@ class RedisClient(Client):
         # Names this process's connections in Redis's CLIENT LIST.
         self.client_name = f"{PACKAGE}-{uuid.uuid4().hex[:12]}"
         self._redis: aioredis.Redis | None = None
+        self._waits: aioredis.Redis | None = None
         self._probe: aioredis.Redis | None = None
 
     @classmethod
@@ -73,10 +76,17 @@ class RedisClient(Client):
 
     @property
     def redis(self) -> aioredis.Redis:
-        """The pooled client, for commands of your own."""
+        """The pooled client, for commands of your own (each bounded by REDIS_TIMEOUT)."""
         if self._redis is None:
             raise ServiceUnavailable(self.label, "not started")
         return self._redis
+
+    @property
+    def waits(self) -> aioredis.Redis:
+        """The pooled client for blocking commands (BLPOP, XREAD BLOCK): no socket timeout."""
+        if self._waits is None:
+            raise ServiceUnavailable(self.label, "not started")
+        return self._waits
 
     def address(self) -> tuple[str, int]:
         return url_address(self.settings.url, 6379)
@@ -89,22 +99,26 @@ class RedisClient(Client):
             # version from the package metadata, on the loop (see the README).
             "driver_info": DriverInfo(),
         }
+        self._redis = self._pool(socket_timeout=self.settings.timeout, **options)
+        self._waits = self._pool(socket_timeout=None, **options)
+        self._probe = aioredis.Redis.from_url(
+            self.settings.url, socket_timeout=self.settings.timeout, **options
+        )
+
+    def _pool(self, **options: Any) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
             self.settings.url,
             max_connections=self.settings.max_connections,
             timeout=self.settings.timeout,  # waiting for a free pooled connection
             **options,
         )
-        self._redis = aioredis.Redis(connection_pool=pool)
-        self._probe = aioredis.Redis.from_url(
-            self.settings.url, socket_timeout=self.settings.timeout, **options
-        )
+        return aioredis.Redis(connection_pool=pool)
 
     async def release(self) -> None:
-        for client in (self._redis, self._probe):
+        for client in (self._redis, self._waits, self._probe):
             if client is not None:
                 await client.aclose(close_connection_pool=True)
-        self._redis = self._probe = None
+        self._redis = self._waits = self._probe = None
 
     async def ping(self) -> None:
         assert self._probe is not None
@@ -127,7 +141,7 @@ class RedisClient(Client):
         self.require_up()
         key = f"{self.client_name}:sleep:{uuid.uuid4().hex}"
         try:
-            await self.redis.blpop([key], timeout=seconds)
+            await self.waits.blpop([key], timeout=seconds)
         except (aioredis.RedisError, OSError) as error:
             raise self.failed(error) from error
 
