@@ -29,7 +29,34 @@ FEATURE_FILES: dict[str, list[str]] = {
     "http": ["src/{package}/clients/http.py", "tests/test_http.py", "tests/fixtures_http.py"],
     "redis": ["src/{package}/clients/redis.py", "tests/test_redis.py"],
     "rabbitmq": ["src/{package}/clients/rabbitmq.py", "tests/test_rabbitmq.py"],
+    "postgresql": [
+        "src/{package}/clients/postgresql.py",
+        "src/{package}/api/items_postgresql.py",
+        "tests/test_postgresql.py",
+        "bench/sql_postgresql.py",
+        "tests/fixtures_postgresql.py",
+    ],
+    "mysql": [
+        "src/{package}/clients/mysql.py",
+        "src/{package}/api/items_mysql.py",
+        "tests/test_mysql.py",
+        "bench/sql_mysql.py",
+        "tests/fixtures_mysql.py",
+    ],
+    "memcached": [
+        "src/{package}/clients/memcached.py",
+        "src/{package}/api/cache.py",
+        "tests/test_memcached.py",
+    ],
     # what a combination brings
+    "sql": [
+        "src/{package}/migrations",
+        "src/{package}/api/items.py",
+        "tests/test_items.py",
+        "tests/test_migrations.py",
+        "tests/sql_contract.py",
+        "bench/sql.py",
+    ],
     "amqp": ["src/{package}/amqp.py"],
     "long_poll": [
         "src/{package}/channels.py",
@@ -39,6 +66,7 @@ FEATURE_FILES: dict[str, list[str]] = {
     "docker": ["Dockerfile", "compose.yaml", ".dockerignore", "tests/test_docker.py"],
 }
 BROADCASTERS = {"redis", "rabbitmq"}  # services that fan messages out to every process
+DATABASES = {"postgresql", "mysql"}  # services with a schema: migrations, /items
 SECRET_PLACEHOLDER = "change-me"
 
 
@@ -51,6 +79,8 @@ def chosen_features(answers: dict[str, object]) -> set[str]:
     features = {str(answers["async_strategy"]), *services}
     if services & BROADCASTERS:
         features.add("long_poll")
+    if services & DATABASES:
+        features.add("sql")  # migrations, and the /items example
     if "rabbitmq" in services or answers["async_strategy"] == "celery":
         features.add("amqp")  # aio-pika: the RabbitMQ client, Celery's AMQP publisher
     if answers["use_docker"] in (True, "True", "true", "yes", "y"):
@@ -92,8 +122,10 @@ def next_steps(answers: dict[str, object], project: Path) -> str:
         "python3 -m venv .venv && . .venv/bin/activate",
         "pip install -e '.[test]'",
         "pytest",
-        f"python -m {package} serve",
     ]
+    if service_names(answers) & DATABASES:
+        steps.append(f"python -m {package} migrate")
+    steps.append(f"python -m {package} serve")
     if answers["async_strategy"] == "celery":
         steps.append(f"python -m {package} worker     # in a second terminal")
     lines = [f"Created {project.name} ({answers['async_strategy']} strategy). Next:", ""]

@@ -30,6 +30,8 @@ TAKEN_NAMES = {
     "uvloop",
     "vine",
 }
+# The services a project may talk to: one client module each (clients/<name>.py).
+SERVICES = ("postgresql", "mysql", "memcached", "redis", "rabbitmq", "http")
 STRATEGIES_WITH_BROKER = {
     "celery": {"redis", "rabbitmq"},
     "async_client": {"none", "redis", "rabbitmq"},
@@ -69,11 +71,23 @@ def check_broker(strategy: str, broker: str) -> str | None:
     return f"the {strategy} strategy cannot use broker {broker!r}: choose 'auto' or {choices}"
 
 
+def check_services(raw: str) -> str | None:
+    """A comma-separated list of known names, each once; order and spaces do not matter."""
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVICES]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if not unknown and not repeated:
+        return None
+    what = f"unknown {unknown[0]!r}" if unknown else f"{repeated[0]!r} is named twice"
+    return f"services {raw!r}: {what}; choose among {', '.join(SERVICES)}"
+
+
 def problems(answers: dict[str, str]) -> list[str]:
     found = [
         check_slug(answers["project_slug"]),
         check_package(answers["package_name"]),
         check_broker(answers["async_strategy"], answers["broker"]),
+        check_services(answers.get("services", "")),
     ]
     return [problem for problem in found if problem]
 

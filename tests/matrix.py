@@ -69,5 +69,27 @@ def combo_id(combo: dict[str, Any]) -> str:
     return "-".join(str(v) for v in combo.values())
 
 
-VALID = [c for c in all_combinations() if is_valid(c)]
+def service_combinations() -> list[dict[str, Any]]:
+    """Each service alone, and all of them together with each strategy.
+
+    The full product of strategies and service sets would be thousands of
+    projects; a service's code does not depend on the strategy beside it, so
+    each alone (with the strategies in turn) and all together cover every pair.
+    """
+    strategies = options(PROMPTS["async_strategy"])
+    services = list(PRE_GEN.SERVICES)
+    base = {"broker": "auto", "use_docker": True}
+    # Started at the third strategy: memcached, which cannot hold a /sleep, meets async_client.
+    alone = [
+        {"async_strategy": strategies[(index + 2) % len(strategies)], **base, "services": name}
+        for index, name in enumerate(services)
+    ]
+    together = [
+        {"async_strategy": strategy, **base, "services": ",".join(services)}
+        for strategy in strategies
+    ]
+    return alone + together
+
+
+VALID = [c for c in all_combinations() if is_valid(c)] + service_combinations()
 INVALID = [c for c in all_combinations() if not is_valid(c)]

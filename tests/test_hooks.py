@@ -178,3 +178,33 @@ def test_cookiecutter_json_labels_every_prompt() -> None:
         assert key in labels, f"{key} has no label in __prompts__"
         if isinstance(value, list):
             assert set(labels[key]) - {"__prompt__"} == set(value), key
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", None),
+        ("postgresql", None),
+        (" Memcached , postgresql,mysql ", None),
+        ("mongodb", "services 'mongodb': unknown 'mongodb'; choose among postgresql, mysql, "),
+        ("redis,redis", "services 'redis,redis': 'redis' is named twice; choose among"),
+        ("postgres", "services 'postgres': unknown 'postgres'"),
+    ],
+)
+def test_services_rule(raw: str, message: str | None) -> None:
+    problem = PRE_GEN.check_services(raw)
+    assert problem is None if message is None else problem is not None
+    if message is not None:
+        assert problem.startswith(message)
+
+
+def test_services_label_names_every_service() -> None:
+    label = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__prompts__"]["services"]
+    assert label.endswith(f"({', '.join(PRE_GEN.SERVICES)})")
+
+
+def test_every_service_has_its_parts() -> None:
+    post = load_hook("post_gen_project")
+    for name in PRE_GEN.SERVICES:
+        assert (TEMPLATE / "templates" / "services" / f"{name}.jinja").exists(), name
+        assert name in post.FEATURE_FILES, name

@@ -1,4 +1,4 @@
-"""The template repository itself: its CI runs what the README says, with the brokers."""
+"""The template repository itself: its CI runs what the README says, with the servers."""
 
 from __future__ import annotations
 
@@ -30,12 +30,18 @@ def test_ci_script_extracts_the_readme_test_command() -> None:
     assert readme_test_command().endswith("pytest")
 
 
-def test_template_workflow_runs_the_ci_script_with_both_brokers() -> None:
+def test_template_workflow_runs_the_ci_script_with_every_server() -> None:
     workflow: dict[str, Any] = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
     (job,) = workflow["jobs"].values()
     assert job["steps"][-1]["run"] == "bash .ci/run"
     ports = {name: service["ports"] for name, service in job["services"].items()}
-    assert ports == {"redis": ["6379:6379"], "rabbitmq": ["5672:5672"]}
+    assert ports == {
+        "redis": ["6379:6379"],
+        "rabbitmq": ["5672:5672"],
+        "postgresql": ["5432:5432"],
+        "mysql": ["3306:3306"],
+        "memcached": ["11211:11211"],
+    }
     for step in job["steps"]:
         if "uses" in step:  # pinned to a commit, the tag in a comment
             assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]

@@ -1,4 +1,7 @@
 {%- set celery = cookiecutter.async_strategy == "celery" -%}
+{%- set services = cookiecutter.__services.split(",") -%}
+{%- set sql = "postgresql" in services or "mysql" in services -%}
+{%- set parts = (["AwaitingComparison()"] if celery else []) + (["QueryComparison()"] if sql else []) -%}
 """The benchmark's run: this service against baselines measured in the same run.
 
 Starts the service as a real server process and a bare Tornado app as the
@@ -45,19 +48,19 @@ class Extra(Protocol):
     def ratios(self, m: dict[str, float]) -> dict[str, float]: ...
 
     def rows(self, m: dict[str, float], r: dict[str, float]) -> list[Row]: ...
+
+
+def extras() -> list[Extra]:
+    """The strategy's and the services' own measurements, beside the HTTP ones."""
 {%- if celery %}
-
-
-def extras() -> list[Extra]:
     from .celery_tasks import AwaitingComparison
-
-    return [AwaitingComparison()]
-{%- else %}
-
-
-def extras() -> list[Extra]:
-    return []
 {%- endif %}
+{%- if sql %}
+    from .sql import QueryComparison
+{%- endif %}
+{%- if parts %}
+{% endif %}
+    return [{{ parts | join(", ") }}]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@
 {%- set plugins = ["tests.fixtures_celery"] if cookiecutter.async_strategy == "celery" else [] -%}
 {%- for name in services -%}
 {%- import "services/" ~ name ~ ".jinja" as service with context -%}
-{%- if service.tests_start_the_server is defined %}{% set _ = plugins.append("tests.fixtures_" ~ name) %}{% endif -%}
+{%- if service.has_fixtures is defined %}{% set _ = plugins.append("tests.fixtures_" ~ name) %}{% endif -%}
 {%- endfor -%}
 """Shared pytest configuration: a clean environment, and the services the tests need."""
 

@@ -7,6 +7,7 @@ The shared contract and service tests run against the live worker too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,7 +73,11 @@ class Worker:
                 env={**os.environ, "PYTHONPATH": SRC, **env},
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: `kill` takes its pool too
             )
+
+    def output(self) -> str:
+        return self.log.read_text()[-3000:]
 
     def wait_until_ready(self, timeout: float = 60) -> Worker:
         deadline = time.monotonic() + timeout
@@ -82,13 +87,14 @@ class Worker:
             if self.process.poll() is not None:
                 break
             time.sleep(0.1)
-        output = self.log.read_text()[-3000:]
+        output = self.output()
         self.stop()
         raise AssertionError(f"the worker did not start:\n{output}")
 
     def kill(self) -> None:
-        """SIGKILL: the worker dies mid-task, as in an out-of-memory kill."""
-        self.process.kill()
+        """SIGKILL to the worker and its pool: it dies mid-task, as when its container is killed."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> None:

@@ -74,6 +74,14 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def local_url(url: str, port: int) -> str:
+    """`url` with its host and port replaced by 127.0.0.1 and `port`."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def body(response: HTTPResponse) -> Any:
     return json.loads(response.body)
 
@@ -180,8 +188,16 @@ class Server:
             text=True,
             preexec_fn=preexec_fn,  # a resource limit for the test server
         )
-        self.printed: str | None = None
+        # Read as it comes: a full pipe would block the server in its next log line.
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self.read_output, daemon=True, name="server-output")
+        self.reader.start()
         self.wait_until_up()
+
+    def read_output(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            self.lines.extend(self.process.stdout)
 
     def wait_until_up(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -198,15 +214,19 @@ class Server:
         """Kill the server if it still runs; what it printed."""
         if self.process.poll() is None:
             self.process.kill()
-        if self.printed is None:
-            self.printed = self.process.communicate(timeout=30)[0]
-        return self.printed
+        return self.printed()
 
     def stop(self) -> int:
         """SIGTERM, as a process manager sends it; the exit code."""
         self.process.send_signal(signal.SIGTERM)
-        self.printed = self.process.communicate(timeout=30)[0]
+        self.printed()
         return self.process.returncode
+
+    def printed(self) -> str:
+        """Everything the server printed, once it has exited."""
+        self.process.wait(timeout=30)
+        self.reader.join(timeout=30)
+        return "".join(self.lines)
 
 
 class Proxy:
@@ -228,10 +248,7 @@ class Proxy:
 
     def url(self, url: str) -> str:
         """`url` with its host and port replaced by the proxy's."""
-        parts = urlsplit(url)
-        credentials = parts.netloc.rpartition("@")[0]
-        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        return local_url(url, self.port)
 
     def cut(self) -> None:
         """Stop listening and drop every connection, as a stopped server would."""
@@ -242,6 +259,7 @@ class Proxy:
 
     def close(self) -> None:
         self.cut()
+        asyncio.run_coroutine_threadsafe(self._end_connections(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
@@ -256,6 +274,13 @@ class Proxy:
         for writer in list(self.writers):
             writer.transport.abort()
         self.writers.clear()
+
+    async def _end_connections(self) -> None:
+        """Cancel what still pipes data: a stopped loop would leave it pending."""
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

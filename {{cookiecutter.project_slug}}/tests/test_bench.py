@@ -1,3 +1,4 @@
+{%- set databases = cookiecutter.__services.split(",") | select("in", ["mysql", "postgresql"]) | list -%}
 """The benchmark (bench/): a tiny run end to end, and its wrk plumbing. No timing asserted."""
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert results["medians"]["sleeps.failed"] == 0
     assert results["ratios"]["sleep_wall_vs_ideal"] >= 1
     assert results["ratios"]["blocking_wall_vs_ideal"] >= 1.5  # 2 blocking sleeps queue up
+{%- if databases %}
+    for database in ["{{ databases | join('", "') }}"]:  # one query, three ways
+        for way in ("client", "sqlalchemy"):
+            assert results["ratios"][f"{database}_{way}_vs_bare"] > 0
+{%- endif %}
 
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8888/health

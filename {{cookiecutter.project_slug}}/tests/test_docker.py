@@ -62,8 +62,15 @@ def test_services_that_need_the_broker_wait_for_its_healthcheck() -> None:
                 assert "healthcheck" in services[dependency], f"{name} -> {dependency}"
 
 
-def test_what_compose_builds_or_runs_for_ever_is_restarted() -> None:
-    """A worker (or web process) that dies is brought back without a human."""
-    for name, service in compose()["services"].items():
-        if service.get("build"):
+def test_what_compose_builds_is_restarted_or_runs_once_before_web() -> None:
+    """A worker (or web process) that dies is brought back without a human; a one-shot
+    step (migrate) is not, and web waits for it to succeed."""
+    services = compose()["services"]
+    for name, service in services.items():
+        if not service.get("build"):
+            continue
+        if service.get("restart") == "no":
+            waits = services["web"]["depends_on"][name]
+            assert waits == {"condition": "service_completed_successfully"}, name
+        else:
             assert service.get("restart") == "unless-stopped", name

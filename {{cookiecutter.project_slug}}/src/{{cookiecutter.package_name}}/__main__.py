@@ -1,10 +1,15 @@
 {%- set celery = cookiecutter.async_strategy == "celery" -%}
+{%- set services = cookiecutter.__services.split(",") -%}
+{%- set sql = "postgresql" in services or "mysql" in services -%}
 """Command line: `python -m {{ cookiecutter.package_name }} --help`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+{%- if sql %}
+import os
+{%- endif %}
 import sys
 from collections.abc import Sequence
 
@@ -31,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the Celery worker; other options go to `celery worker`, e.g. --concurrency 200",
     )
     worker.set_defaults(passes_options_on=True)
+{%- endif %}
+{%- if sql %}
+
+    commands.add_parser("migrate", help="bring every database's schema up to date")
 {%- endif %}
     return parser
 
@@ -64,10 +73,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_worker(extra)
 {%- endif %}
+{%- if sql %}
+    if args.command == "migrate":
+        return migrate()
+{%- endif %}
     from .server import run
 
     run(config)
     return 0
+{%- if sql %}
+
+
+def migrate() -> int:
+    """Apply the migrations to every database; one line each, or the error."""
+    import asyncio
+
+    # The one line per database below says what was applied; Alembic's INFO lines repeat it.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Imported here: `serve` need not load SQLAlchemy and Alembic.
+    from .migrations import MigrationFailed, migrate_all
+
+    try:
+        outcomes = asyncio.run(migrate_all(os.environ))
+    except MigrationFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for outcome in outcomes:
+        print(outcome)
+    return 0
+{%- endif %}
 
 
 if __name__ == "__main__":

@@ -63,11 +63,14 @@ def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
         },
         # Redis broker: a task a dead worker left unacknowledged goes back to the
         # queue after the visibility timeout; every live worker looks for such
-        # tasks every 10 s (kombu >= 5.7).
+        # tasks every 10 s (kombu >= 5.7). One looks at a time, under a lock that
+        # a worker killed or cut off while looking leaves held: 30 s, not kombu's
+        # 5 minutes, before the others look again.
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": 30,
         },
         result_backend_transport_options={"global_keyprefix": settings.key_prefix},
         worker_hijack_root_logger=False,
