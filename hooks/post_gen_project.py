@@ -48,6 +48,53 @@ FEATURE_FILES: dict[str, list[str]] = {
         "src/{package}/api/cache.py",
         "tests/test_memcached.py",
     ],
+    "smtp": [
+        "src/{package}/clients/smtp.py",
+        "src/{package}/api/contact.py",
+        "tests/test_smtp.py",
+        "tests/fixtures_smtp.py",
+    ],
+    "dns": [
+        "src/{package}/clients/dns.py",
+        "src/{package}/api/resolve.py",
+        "tests/test_dns.py",
+        "tests/fixtures_dns.py",
+    ],
+    "s3": [
+        "src/{package}/clients/s3.py",
+        "src/{package}/api/files.py",
+        "tests/test_s3.py",
+        "tests/fixtures_s3.py",
+    ],
+    "dynamodb": [
+        "src/{package}/clients/dynamodb.py",
+        "src/{package}/api/notes.py",
+        "tests/test_dynamodb.py",
+        "tests/fixtures_dynamodb.py",
+    ],
+    "beanstalkd": [
+        "src/{package}/clients/beanstalkd.py",
+        "src/{package}/api/work_queue.py",
+        "tests/test_beanstalkd.py",
+    ],
+    "socks5": [
+        "src/{package}/clients/socks5.py",
+        "src/{package}/api/proxied.py",
+        "tests/test_socks5.py",
+        "tests/fixtures_socks5.py",
+    ],
+    "jsonrpc": [
+        "src/{package}/clients/jsonrpc.py",
+        "src/{package}/api/sum_jsonrpc.py",
+        "tests/test_jsonrpc.py",
+        "tests/fixtures_jsonrpc.py",
+    ],
+    "xmlrpc": [
+        "src/{package}/clients/xmlrpc.py",
+        "src/{package}/api/sum_xmlrpc.py",
+        "tests/test_xmlrpc.py",
+        "tests/fixtures_xmlrpc.py",
+    ],
     # what a combination brings
     "sql": [
         "src/{package}/migrations",
@@ -58,6 +105,8 @@ FEATURE_FILES: dict[str, list[str]] = {
         "bench/sql.py",
     ],
     "amqp": ["src/{package}/amqp.py"],
+    "aws": ["src/{package}/clients/aws.py", "tests/aws_servers.py"],
+    "rpc": ["src/{package}/clients/rpc.py", "tests/rpc_contract.py"],
     "long_poll": [
         "src/{package}/channels.py",
         "src/{package}/long_poll.py",
@@ -67,6 +116,8 @@ FEATURE_FILES: dict[str, list[str]] = {
 }
 BROADCASTERS = {"redis", "rabbitmq"}  # services that fan messages out to every process
 DATABASES = {"postgresql", "mysql"}  # services with a schema: migrations, /items
+AWS = {"s3", "dynamodb"}  # services through aiobotocore, tested against moto
+RPC = {"jsonrpc", "xmlrpc"}  # remote procedures over HTTP
 SECRET_PLACEHOLDER = "change-me"
 
 
@@ -81,6 +132,10 @@ def chosen_features(answers: dict[str, object]) -> set[str]:
         features.add("long_poll")
     if services & DATABASES:
         features.add("sql")  # migrations, and the /items example
+    if services & RPC:
+        features.add("rpc")  # the HTTP transport and errors both protocols share
+    if services & AWS:
+        features.add("aws")  # the botocore session and settings they share
     if "rabbitmq" in services or answers["async_strategy"] == "celery":
         features.add("amqp")  # aio-pika: the RabbitMQ client, Celery's AMQP publisher
     if answers["use_docker"] in (True, "True", "true", "yes", "y"):

@@ -31,7 +31,22 @@ TAKEN_NAMES = {
     "vine",
 }
 # The services a project may talk to: one client module each (clients/<name>.py).
-SERVICES = ("postgresql", "mysql", "memcached", "redis", "rabbitmq", "http")
+SERVICES = (
+    "postgresql",
+    "mysql",
+    "memcached",
+    "redis",
+    "rabbitmq",
+    "http",
+    "smtp",
+    "dns",
+    "s3",
+    "dynamodb",
+    "beanstalkd",
+    "socks5",
+    "jsonrpc",
+    "xmlrpc",
+)
 STRATEGIES_WITH_BROKER = {
     "celery": {"redis", "rabbitmq"},
     "async_client": {"none", "redis", "rabbitmq"},

@@ -91,5 +91,21 @@ def service_combinations() -> list[dict[str, Any]]:
     return alone + together
 
 
+def pytest_options(combo: dict[str, Any]) -> list[str]:
+    """What a project's own test run leaves out: nothing, but for all services together.
+
+    All of them are tested in full beside the first strategy; beside the others,
+    each service's own tests would only repeat that run (its code does not depend
+    on the strategy), so those runs keep what tests the app as a whole: the
+    contract, the strategy's tests, the server, each client started beside the rest.
+    """
+    strategies = options(PROMPTS["async_strategy"])
+    chosen = {name for name in combo.get("services", "").split(",") if name}
+    if chosen != set(PRE_GEN.SERVICES) or combo["async_strategy"] == strategies[0]:
+        return []
+    own_tests = [f"test_{name}.py" for name in [*PRE_GEN.SERVICES, "items", "migrations"]]
+    return [f"--ignore=tests/{name}" for name in own_tests]
+
+
 VALID = [c for c in all_combinations() if is_valid(c)] + service_combinations()
 INVALID = [c for c in all_combinations() if not is_valid(c)]

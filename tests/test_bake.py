@@ -24,7 +24,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from .conftest import Baked
-from .matrix import INVALID, POST_GEN, VALID, combo_id, resolved, service_parts
+from .matrix import INVALID, POST_GEN, VALID, combo_id, pytest_options, resolved, service_parts
 
 JINJA_LEFTOVER = re.compile(r"{{|{%|%}|{#|(?<![.\w])cookiecutter\.\w")
 BLANK_RUN = re.compile(r"\n\s*\n\s*\n\s*\n")  # three blank lines: Jinja block debris
@@ -188,7 +188,9 @@ def test_same_code_as_its_group(bake: Bake, combo: dict[str, Any]) -> None:
 def test_pytest(bake: Bake, combo: dict[str, Any], checked_trees: Path) -> None:
     project = bake(combo)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"]
-    check_once(project, "pytest", checked_trees, command, digest=project.tested)
+    check_once(
+        project, "pytest", checked_trees, [*command, *pytest_options(combo)], digest=project.tested
+    )
 
 
 @pytest.mark.parametrize("combo", INVALID, ids=combo_id)

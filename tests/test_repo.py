@@ -41,6 +41,7 @@ def test_template_workflow_runs_the_ci_script_with_every_server() -> None:
         "postgresql": ["5432:5432"],
         "mysql": ["3306:3306"],
         "memcached": ["11211:11211"],
+        "beanstalkd": ["11300:11300"],
     }
     for step in job["steps"]:
         if "uses" in step:  # pinned to a commit, the tag in a comment

@@ -142,7 +142,7 @@ def test_health_never_waits_for_the_broker(reachable: bool) -> None:
             try:
                 started = time.monotonic()
                 answers = await asyncio.gather(*(client.health() for _ in range(50)))
-                assert time.monotonic() - started < 0.1
+                assert time.monotonic() - started < 1  # one wait on the broker: 2 s
                 return answers
             finally:
                 await client.close()

@@ -18,12 +18,16 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
-from .clients import Clients
 from .settings import read_number
 from .strategy import Strategy
 from .web import ApiError, JsonHandler, Routes
+
+if TYPE_CHECKING:
+    # Only for annotations: each process-pool worker imports this module to run
+    # its job, and the service clients' libraries would add a third of a second.
+    from .clients import Clients
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

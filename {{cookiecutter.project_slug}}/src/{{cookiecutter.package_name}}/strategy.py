@@ -10,10 +10,12 @@ and checks nothing: a feature overrides only what it has.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
-from .clients import Clients
 from .web import Routes
+
+if TYPE_CHECKING:  # not at run time: process-pool workers import this module
+    from .clients import Clients
 
 
 class Feature:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import socket
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -37,6 +38,9 @@ __all__ = [
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# A JSON number (see JsonHandler.get_number).
+NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 # A URL rule as Tornado's Application takes it: pattern, handler, and the
 # keyword arguments its `initialize` receives.
@@ -246,6 +250,21 @@ class JsonHandler(tornado.web.RequestHandler):
         if not math.isfinite(seconds) or not 0 <= seconds <= limit:
             raise ApiError(400, f"{name!r} must be between 0 and {limit:g}, got {raw!r}")
         return seconds
+
+    def get_number(self, name: str, limit: int) -> int | float:
+        """The query argument `name`: a number as JSON writes it, between -limit and limit.
+
+        Not NaN, Infinity, `0x10` or `1_000`, which Python reads but other programs may not.
+        """
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            raise ApiError(400, f"missing query parameter {name!r} (a number)")
+        if len(raw) > 40 or not NUMBER.fullmatch(raw):
+            raise ApiError(400, f"{name!r} must be a number, got {raw[:40]!r}")
+        value = float(raw) if any(sign in raw for sign in ".eE") else int(raw)
+        if not abs(value) <= limit:
+            raise ApiError(400, f"{name!r} must be between {-limit} and {limit}, got {raw!r}")
+        return value
 
     async def wait(self, awaitable: Awaitable[T], timeout: float, what: str) -> T:
         """Await `awaitable` for at most `timeout` seconds, or until the client leaves.

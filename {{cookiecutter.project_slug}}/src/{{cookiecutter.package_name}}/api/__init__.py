@@ -1,5 +1,16 @@
 {%- set services = cookiecutter.__services.split(",") -%}
 {%- set postgresql, mysql = "postgresql" in services, "mysql" in services -%}
+{%- set examples = [] -%}
+{%- for name in services if name -%}
+{%- import "services/" ~ name ~ ".jinja" as service -%}
+{%- if service.example is defined %}{% set _ = examples.append((name, service.example, service.client_class)) %}{% endif -%}
+{%- endfor -%}
+{%- set modules = ["about"] + (examples | map(attribute=1) | list) + (["items"] if postgresql or mysql else []) -%}
+{%- set client_imports = [] -%}
+{%- for name, module, client_class in examples %}{% set _ = client_imports.append((name, client_class)) %}{% endfor -%}
+{%- if mysql %}{% set _ = client_imports.append(("mysql", "MySQLClient")) %}{% endif -%}
+{%- if postgresql %}{% set _ = client_imports.append(("postgresql", "PostgreSQLClient")) %}{% endif -%}
+{%- set import_line = "from . import " ~ (modules | sort | join(", ")) -%}
 """Your endpoints: a handler in a module of this package, its URL in `routes()`.
 
 The app serves these beside `/health` and the strategy's own routes. A handler
@@ -11,20 +22,20 @@ gets what it waits with through its route's dict, which Tornado passes to its
 from __future__ import annotations
 
 from ..clients import Clients
-{%- if "memcached" in services %}
-from ..clients.memcached import MemcachedClient
-{%- endif %}
-{%- if mysql %}
-from ..clients.mysql import MySQLClient
-{%- endif %}
-{%- if postgresql %}
-from ..clients.postgresql import PostgreSQLClient
-{%- endif %}
+{%- for name, client_class in client_imports | sort %}
+from ..clients.{{ name }} import {{ client_class }}
+{%- endfor %}
 from ..strategy import Strategy
 from ..web import Routes
-from . import about
-{%- if "memcached" in services %}, cache{% endif %}
-{%- if postgresql or mysql %}, items{% endif %}
+{%- if import_line | length <= 100 %}
+{{ import_line }}
+{%- else %}
+from . import (
+{%- for module in modules | sort %}
+    {{ module }},
+{%- endfor %}
+)
+{%- endif %}
 {%- if mysql %}
 from .items_mysql import MySQLItems
 {%- endif %}
@@ -46,7 +57,7 @@ def routes(strategy: Strategy, clients: Clients) -> Routes:
 {%- if mysql %}
         *items.routes(r"{{ "/mysql/items" if postgresql else "/items" }}", MySQLItems(clients.get(MySQLClient))),
 {%- endif %}
-{%- if "memcached" in services %}
-        (r"/squares/([0-9]{1,7})", cache.SquareHandler, {"cache": clients.get(MemcachedClient)}),
-{%- endif %}
+{%- for name, module, client_class in examples %}
+        *{{ module }}.routes(clients.get({{ client_class }})),
+{%- endfor %}
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from ..clients.memcached import MemcachedClient
-from ..web import ApiError, JsonHandler
+from ..web import ApiError, JsonHandler, Routes
 
 CACHE_SECONDS = 60
 MAX_N = 10**6
@@ -49,3 +49,7 @@ class SquareHandler(JsonHandler):
         except ApiError:
             self.set_header("X-Cache", "unavailable")
         self.write_json({"n": n, "square": square, "cached": False})
+
+
+def routes(cache: MemcachedClient) -> Routes:
+    return [(r"/squares/([0-9]{1,7})", SquareHandler, {"cache": cache})]
