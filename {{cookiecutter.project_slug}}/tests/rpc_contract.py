@@ -26,7 +26,7 @@ from {{ cookiecutter.package_name }}.clients import BadAnswer, ServiceUnavailabl
 from {{ cookiecutter.package_name }}.clients.rpc import RPCClient, RPCFault, RPCSettings
 from {{ cookiecutter.package_name }}.settings import SettingsError
 
-from .support import AppTestCase, Proxy, body, started
+from .support import AppTestCase, ProxiedAppTestCase, body, started
 
 
 async def until_up(client: RPCClient) -> None:
@@ -210,23 +210,15 @@ class TextSumContract(RemoteSumCase):
         )
 
 
-class SumWithoutTheServiceContract(RPC, AppTestCase):
+class SumWithoutTheServiceContract(RPC, ProxiedAppTestCase):
     """The endpoint stops answering (a proxy cut): fast 503s, then it comes back."""
 
-    def get_app(self) -> ServiceApp:
-        url = os.environ[self.url_variable()]
-        self.proxy = Proxy(url)
-        env = {**os.environ, self.url_variable(): self.proxy.url(url)}
-        self.app = make_app(self.settings(), env=env)
-        return self.app
+    def proxied_setting(self) -> tuple[str, str]:
+        return self.url_variable(), os.environ[self.url_variable()]
 
     def setUp(self) -> None:
         super().setUp()
         self.io_loop.run_sync(lambda: until_up(self.app.clients.get(self.client_class)))
-
-    def tearDown(self) -> None:
-        super().tearDown()
-        self.proxy.close()
 
     @gen_test(timeout=30)
     async def test_a_stopped_service_is_a_fast_503_and_comes_back(self) -> None:

@@ -19,7 +19,7 @@ from tornado.testing import gen_test
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
 from {{ cookiecutter.package_name }}.clients import Client, ServiceTimeout, ServiceUnavailable
 
-from .support import AppTestCase, Proxy, body, started
+from .support import AppTestCase, ProxiedAppTestCase, Proxy, body, started
 
 
 class SqlClient:
@@ -204,22 +204,15 @@ class ItemsContract(AppTestCase):
         assert len(body(listed)["items"]) == 1
 
 
-class DatabaseDownContract(AppTestCase):
+class DatabaseDownContract(ProxiedAppTestCase):
     """The database stops: a fast 503 naming it, /health degraded; it returns: all is well."""
 
     path: ClassVar[str]
     client_class: ClassVar[type[Client]]
     url_variable: ClassVar[str]
 
-    def get_app(self) -> ServiceApp:
-        self.proxy = Proxy(os.environ[self.url_variable])
-        env = {**os.environ, self.url_variable: self.proxy.url(os.environ[self.url_variable])}
-        self.app = make_app(self.settings(), env=env)
-        return self.app
-
-    def tearDown(self) -> None:
-        super().tearDown()
-        self.proxy.close()
+    def proxied_setting(self) -> tuple[str, str]:
+        return self.url_variable, os.environ[self.url_variable]
 
     @gen_test(timeout=30)
     async def test_a_stopped_database_is_a_fast_503_and_it_recovers(self) -> None:

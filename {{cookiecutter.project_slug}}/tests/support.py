@@ -300,3 +300,26 @@ class Proxy:
                 await writer.drain()
         writer.transport.abort()
         self.writers.discard(writer)
+
+
+class ProxiedAppTestCase(AppTestCase):
+    """The app with one service reached through a `Proxy`: `self.proxy.cut()` is its outage."""
+
+    def proxied_setting(self) -> tuple[str, str]:
+        """The `<NAME>_URL` variable of the service behind the proxy, and its URL."""
+        raise NotImplementedError
+
+    def more_env(self) -> dict[str, str]:
+        """Other settings of the app under test."""
+        return {}
+
+    def get_app(self) -> ServiceApp:
+        variable, url = self.proxied_setting()
+        self.proxy = Proxy(url)
+        env = {**os.environ, **self.more_env(), variable: self.proxy.url(url)}
+        self.app = make_app(self.settings(), env=env)
+        return self.app
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        self.proxy.close()

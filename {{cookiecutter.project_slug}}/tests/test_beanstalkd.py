@@ -28,7 +28,7 @@ from {{ cookiecutter.package_name }}.clients.beanstalkd import (
 from {{ cookiecutter.package_name }}.settings import SettingsError
 from {{ cookiecutter.package_name }}.web import ApiError
 
-from .support import AppTestCase, Proxy, body, closed_port, started
+from .support import AppTestCase, ProxiedAppTestCase, body, closed_port, started
 
 
 def unique_tube() -> str:
@@ -350,22 +350,14 @@ class JobsTest(QueueTestCase):
         assert (await self.get("/jobs/12x", method="DELETE")).code == 404  # no such route
 
 
-class JobsWithoutBeanstalkdTest(QueueTestCase):
+class JobsWithoutBeanstalkdTest(QueueTestCase, ProxiedAppTestCase):
     """Beanstalkd goes away mid-reserve: a fast 503; it comes back: served again."""
 
-    def get_app(self) -> ServiceApp:
-        self.proxy = Proxy(os.environ.get("BEANSTALKD_URL", DEFAULT_URL))
-        env = {
-            **os.environ,
-            "BEANSTALKD_URL": self.proxy.url(DEFAULT_URL),
-            "BEANSTALKD_TUBE": unique_tube(),
-        }
-        self.app = make_app(self.settings(), env=env)
-        return self.app
+    def proxied_setting(self) -> tuple[str, str]:
+        return "BEANSTALKD_URL", os.environ.get("BEANSTALKD_URL", DEFAULT_URL)
 
-    def tearDown(self) -> None:
-        super().tearDown()
-        self.proxy.close()
+    def more_env(self) -> dict[str, str]:
+        return {"BEANSTALKD_TUBE": unique_tube()}
 
     @gen_test(timeout=30)
     async def test_a_cut_mid_reserve_is_a_fast_503_and_it_recovers(self) -> None:

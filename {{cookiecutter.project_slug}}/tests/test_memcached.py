@@ -12,11 +12,10 @@ import pytest
 from emcache import NotFoundCommandError
 from tornado.testing import gen_test
 
-from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
 from {{ cookiecutter.package_name }}.clients import BadAnswer, ServiceUnavailable
 from {{ cookiecutter.package_name }}.clients.memcached import MemcachedClient, MemcachedSettings
 
-from .support import AppTestCase, Proxy, body, closed_port, started
+from .support import AppTestCase, ProxiedAppTestCase, body, closed_port, started
 
 
 def unique_key() -> bytes:
@@ -95,18 +94,11 @@ class SquaresTest(AppTestCase):
         assert (await self.get("/squares/-1")).code == 404  # not a route at all
 
 
-class SquaresWithoutMemcachedTest(AppTestCase):
+class SquaresWithoutMemcachedTest(ProxiedAppTestCase):
     """Memcached stops: /squares still answers, uncached; it returns: hits again."""
 
-    def get_app(self) -> ServiceApp:
-        self.proxy = Proxy(os.environ.get("MEMCACHED_URL", "memcached://127.0.0.1:11211"))
-        env = {**os.environ, "MEMCACHED_URL": self.proxy.url("memcached://127.0.0.1:11211")}
-        self.app = make_app(self.settings(), env=env)
-        return self.app
-
-    def tearDown(self) -> None:
-        super().tearDown()
-        self.proxy.close()
+    def proxied_setting(self) -> tuple[str, str]:
+        return "MEMCACHED_URL", os.environ.get("MEMCACHED_URL", "memcached://127.0.0.1:11211")
 
     @gen_test(timeout=30)
     async def test_a_stopped_cache_is_skipped_and_comes_back(self) -> None:

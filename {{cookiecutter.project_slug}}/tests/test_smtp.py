@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.settings import SettingsError
 from {{ cookiecutter.package_name }}.web import ApiError
 
 from .fixtures_smtp import DEFER, REFUSE, STALL, received_with
-from .support import AppTestCase, Proxy, body, closed_port, started
+from .support import AppTestCase, ProxiedAppTestCase, body, closed_port, started
 
 
 def smtp_client(**changes: Any) -> SMTPClient:
@@ -247,18 +247,11 @@ class ContactTimeoutTest(AppTestCase):
         assert time.monotonic() - begun < 2.5
 
 
-class ContactWithoutSMTPTest(AppTestCase):
+class ContactWithoutSMTPTest(ProxiedAppTestCase):
     """The SMTP server stops: /contact answers 503 at once; it returns: mail goes again."""
 
-    def get_app(self) -> ServiceApp:
-        self.proxy = Proxy(os.environ["SMTP_URL"])
-        env = {**os.environ, "SMTP_URL": self.proxy.url(os.environ["SMTP_URL"])}
-        self.app = make_app(self.settings(), env=env)
-        return self.app
-
-    def tearDown(self) -> None:
-        super().tearDown()
-        self.proxy.close()
+    def proxied_setting(self) -> tuple[str, str]:
+        return "SMTP_URL", os.environ["SMTP_URL"]
 
     async def contact(self, token: str) -> HTTPResponse:
         payload = {"email": "a@example.org", "message": token}

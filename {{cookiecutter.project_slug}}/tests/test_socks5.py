@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.settings import SettingsError
 from {{ cookiecutter.package_name }}.web import ApiError
 
 from .fixtures_socks5 import CONNECTS, PROXY_SOURCE, SEEN, start_microsocks, stop
-from .support import AppTestCase, Proxy, body, closed_port, started
+from .support import AppTestCase, ProxiedAppTestCase, body, closed_port, started
 
 
 def settings(**changes: Any) -> Socks5Settings:
@@ -217,18 +217,11 @@ class ProxiedTest(AppTestCase):
         assert SEEN[asked:] == []  # none of them reached the upstream
 
 
-class ProxiedOutageTest(AppTestCase):
+class ProxiedOutageTest(ProxiedAppTestCase):
     """The proxy stops: a fast 503 naming it; it comes back: answers again."""
 
-    def get_app(self) -> ServiceApp:
-        self.proxy = Proxy(os.environ["SOCKS5_URL"])
-        env = {**os.environ, "SOCKS5_URL": self.proxy.url(os.environ["SOCKS5_URL"])}
-        self.app = make_app(self.settings(), env=env)
-        return self.app
-
-    def tearDown(self) -> None:
-        super().tearDown()
-        self.proxy.close()
+    def proxied_setting(self) -> tuple[str, str]:
+        return "SOCKS5_URL", os.environ["SOCKS5_URL"]
 
     @gen_test(timeout=30)
     async def test_a_stopped_proxy_is_a_fast_503_and_it_recovers(self) -> None:
