@@ -139,7 +139,7 @@ class RedisResultWaiter:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
         await self.redis.aclose(close_connection_pool=True)
 
     def key(self, task_id: str) -> bytes:
@@ -192,7 +192,7 @@ class RedisResultWaiter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 with contextlib.suppress(aioredis.RedisError, OSError):
-                    await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await self.pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def _sweep(self) -> None:
         while True:

@@ -207,6 +207,6 @@ class RedisChannels:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     with contextlib.suppress(aioredis.RedisError, OSError):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
