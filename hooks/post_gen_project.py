@@ -95,6 +95,11 @@ FEATURE_FILES: dict[str, list[str]] = {
         "tests/test_xmlrpc.py",
         "tests/fixtures_xmlrpc.py",
     ],
+    "subprocess": [
+        "src/{package}/clients/subprocess.py",
+        "src/{package}/api/run.py",
+        "tests/test_subprocess.py",
+    ],
     # what a combination brings
     "sql": [
         "src/{package}/migrations",
@@ -107,10 +112,37 @@ FEATURE_FILES: dict[str, list[str]] = {
     "amqp": ["src/{package}/amqp.py"],
     "aws": ["src/{package}/clients/aws.py", "tests/aws_servers.py"],
     "rpc": ["src/{package}/clients/rpc.py", "tests/rpc_contract.py"],
-    "long_poll": [
+    "channels": [
         "src/{package}/channels.py",
         "src/{package}/long_poll.py",
         "tests/test_long_poll.py",
+    ],
+    "broker_channels": ["tests/test_broker_channels.py"],
+    # push: what every way to push shares, then one module, script and test each
+    "push": [
+        "src/{package}/push",
+        "tests/push_contract.py",
+        "tests/browser.py",
+        "tests/test_live_page.py",
+        "bench/fan_out.py",
+        "bench/subscribers.py",
+    ],
+    "sse": [
+        "src/{package}/push/sse.py",
+        "src/{package}/push/static/sse.js",
+        "tests/test_sse.py",
+        "bench/sse_reader.py",
+    ],
+    "websocket": [
+        "src/{package}/push/websocket.py",
+        "src/{package}/push/static/websocket.js",
+        "tests/test_websocket.py",
+    ],
+    "socketio": [
+        "src/{package}/push/socket_io.py",
+        "src/{package}/push/static/socketio.js",
+        "tests/test_socketio.py",
+        "bench/socketio_reader.py",
     ],
     "docker": ["Dockerfile", "compose.yaml", ".dockerignore", "tests/test_docker.py"],
 }
@@ -128,8 +160,12 @@ def service_names(answers: dict[str, object]) -> set[str]:
 def chosen_features(answers: dict[str, object]) -> set[str]:
     services = service_names(answers)
     features = {str(answers["async_strategy"]), *services}
+    if services & BROADCASTERS or answers["push"] != "none":
+        features.add("channels")  # /wait and /notify, through a broker if there is one
     if services & BROADCASTERS:
-        features.add("long_poll")
+        features.add("broker_channels")
+    if answers["push"] != "none":
+        features |= {"push", str(answers["push"])}
     if services & DATABASES:
         features.add("sql")  # migrations, and the /items example
     if services & RPC:

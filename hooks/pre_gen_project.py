@@ -15,14 +15,17 @@ PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Importing any of these from the project would pick up the project instead.
 TAKEN_NAMES = {
     "aio_pika",
+    "aiohttp",
     "amqp",
     "celery",
+    "engineio",
     "kombu",
     "mypy",
     "pytest",
     "redis",
     "ruff",
     "setuptools",
+    "socketio",
     "src",
     "test",
     "tests",
@@ -46,6 +49,7 @@ SERVICES = (
     "socks5",
     "jsonrpc",
     "xmlrpc",
+    "subprocess",
 )
 STRATEGIES_WITH_BROKER = {
     "celery": {"redis", "rabbitmq"},

@@ -40,9 +40,13 @@ def options(value: Any) -> list[Any]:
     return []
 
 
+# Prompts whose every answer is not multiplied by all the others (see their combinations).
+APART = {"push"}
+
+
 def all_combinations() -> list[dict[str, Any]]:
-    """The full product of every choice list and boolean prompt."""
-    keys = [k for k, v in PROMPTS.items() if not k.startswith("_") and options(v)]
+    """The full product of every choice list and boolean prompt, but for those set apart."""
+    keys = [k for k, v in PROMPTS.items() if k[0] != "_" and k not in APART and options(v)]
     product = itertools.product(*(options(PROMPTS[k]) for k in keys))
     return [dict(zip(keys, values, strict=True)) for values in product]
 
@@ -91,14 +95,40 @@ def service_combinations() -> list[dict[str, Any]]:
     return alone + together
 
 
-def pytest_options(combo: dict[str, Any]) -> list[str]:
-    """What a project's own test run leaves out: nothing, but for all services together.
+def push_combinations() -> list[dict[str, Any]]:
+    """Each way to push with each strategy, once with a broker among the services, once without.
 
-    All of them are tested in full beside the first strategy; beside the others,
+    Push code does not depend on the strategy; the strategy's own tests run in
+    the rest of the matrix. The brokers take turns.
+    """
+    strategies = options(PROMPTS["async_strategy"])
+    ways = [way for way in options(PROMPTS["push"]) if way != "none"]
+    brokers = ["redis", "rabbitmq"]
+    pairs = itertools.product(ways, strategies)
+    base = {"broker": "auto", "use_docker": True}
+    return [
+        {"async_strategy": strategy, **base, "services": services, "push": way}
+        for index, (way, strategy) in enumerate(pairs)
+        for services in ("", brokers[index % len(brokers)])
+    ]
+
+
+def pytest_options(combo: dict[str, Any]) -> list[str]:
+    """What a project's own test run leaves out: nothing, but for all services together
+    and for the ways to push.
+
+    All services are tested in full beside the first strategy; beside the others,
     each service's own tests would only repeat that run (its code does not depend
     on the strategy), so those runs keep what tests the app as a whole: the
     contract, the strategy's tests, the server, each client started beside the rest.
+    A project that pushes runs the contract and what its channels and push do.
     """
+    way = combo.get("push", "none")
+    if way != "none":
+        chosen = [f"tests/test_{way}.py", "tests/test_live_page.py", "tests/test_long_poll.py"]
+        if combo.get("services"):
+            chosen.append("tests/test_broker_channels.py")
+        return ["tests/test_contract.py", *chosen]
     strategies = options(PROMPTS["async_strategy"])
     chosen = {name for name in combo.get("services", "").split(",") if name}
     if chosen != set(PRE_GEN.SERVICES) or combo["async_strategy"] == strategies[0]:
@@ -107,5 +137,6 @@ def pytest_options(combo: dict[str, Any]) -> list[str]:
     return [f"--ignore=tests/{name}" for name in own_tests]
 
 
-VALID = [c for c in all_combinations() if is_valid(c)] + service_combinations()
+VALID = [c for c in all_combinations() if is_valid(c)]
+VALID += service_combinations() + push_combinations()
 INVALID = [c for c in all_combinations() if not is_valid(c)]

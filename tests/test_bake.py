@@ -29,6 +29,7 @@ from .matrix import INVALID, POST_GEN, VALID, combo_id, pytest_options, resolved
 JINJA_LEFTOVER = re.compile(r"{{|{%|%}|{#|(?<![.\w])cookiecutter\.\w")
 BLANK_RUN = re.compile(r"\n\s*\n\s*\n\s*\n")  # three blank lines: Jinja block debris
 TEXT_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".example", ".txt", ".cfg", ""}
+TEXT_SUFFIXES |= {".html", ".js", ".css"}  # the live page's
 Bake = Callable[[dict[str, Any]], Baked]
 
 
@@ -170,7 +171,8 @@ def code_group(combo: dict[str, Any]) -> str:
     but no code: combinations of one group run the same tests, so they run once.
     """
     answers = resolved(combo)
-    return f"{answers['async_strategy']}-{answers['__broker']}-{answers['__services'] or 'none'}"
+    services = answers["__services"] or "none"
+    return f"{answers['async_strategy']}-{answers['__broker']}-{services}-{answers['push']}"
 
 
 GROUPS: dict[str, dict[str, Any]] = {}  # each group's first combination

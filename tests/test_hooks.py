@@ -90,6 +90,7 @@ def answers_for(project: Path, **overrides: Any) -> dict[str, Any]:
         "async_strategy": "coroutine",
         "__broker": "none",
         "__services": "",
+        "push": "none",
         "use_docker": True,
     }
     answers.update(overrides)
@@ -111,9 +112,19 @@ def test_post_gen_keeps_only_the_chosen_strategy(tmp_path: Path) -> None:
 def test_a_broker_service_brings_long_polling_and_the_amqp_helper() -> None:
     post = load_hook("post_gen_project")
     answers = {"async_strategy": "async_client", "__services": "rabbitmq", "use_docker": False}
-    assert post.chosen_features(answers) == {"async_client", "rabbitmq", "long_poll", "amqp"}
+    expected = {"async_client", "rabbitmq", "channels", "broker_channels", "amqp"}
+    assert post.chosen_features({**answers, "push": "none"}) == expected
     answers = {"async_strategy": "celery", "__services": "", "use_docker": "yes"}
-    assert post.chosen_features(answers) == {"celery", "amqp", "docker"}
+    assert post.chosen_features({**answers, "push": "none"}) == {"celery", "amqp", "docker"}
+
+
+def test_pushing_brings_the_channels_with_or_without_a_broker() -> None:
+    post = load_hook("post_gen_project")
+    answers = {"async_strategy": "coroutine", "__services": "", "use_docker": False}
+    features = post.chosen_features({**answers, "push": "sse"})
+    assert features == {"coroutine", "channels", "push", "sse"}
+    features = post.chosen_features({**answers, "__services": "redis", "push": "socketio"})
+    assert features == {"coroutine", "redis", "channels", "broker_channels", "push", "socketio"}
 
 
 def test_post_gen_says_what_to_run_next(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

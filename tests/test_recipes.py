@@ -60,11 +60,15 @@ def test_an_endpoint_added_as_the_readme_says_is_served_and_tested(
 
 
 def test_the_wheel_holds_the_package_and_no_benchmark(bake: Bake, tmp_path: Path) -> None:
-    project = bake({"async_strategy": "celery", "project_name": "wheel check"}).path
+    """What the image installs: the package with the live page's files, nothing else."""
+    combo = {"async_strategy": "celery", "project_name": "wheel check", "push": "websocket"}
+    project = bake(combo).path
     options = ["--no-deps", "--no-build-isolation", "--quiet", "--wheel-dir", str(tmp_path)]
     command = [sys.executable, "-m", "pip", "wheel", *options, str(project)]
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "wheel_check/celery/client.py" in names
+    for static in ("live.html", "live.js", "live.css", "websocket.js"):
+        assert f"wheel_check/push/static/{static}" in names
     assert not [name for name in names if "bench" in name or name.startswith("tests/")]

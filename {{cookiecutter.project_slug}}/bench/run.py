@@ -1,7 +1,8 @@
 {%- set celery = cookiecutter.async_strategy == "celery" -%}
 {%- set services = cookiecutter.__services.split(",") -%}
 {%- set sql = "postgresql" in services or "mysql" in services -%}
-{%- set parts = (["AwaitingComparison()"] if celery else []) + (["QueryComparison()"] if sql else []) -%}
+{%- set pushing = cookiecutter.push != "none" -%}
+{%- set parts = (["AwaitingComparison()"] if celery else []) + (["QueryComparison()"] if sql else []) + (["FanOutComparison()"] if pushing else []) -%}
 """The benchmark's run: this service against baselines measured in the same run.
 
 Starts the service as a real server process and a bare Tornado app as the
@@ -55,6 +56,9 @@ def extras() -> list[Extra]:
 {%- if celery %}
     from .celery_tasks import AwaitingComparison
 {%- endif %}
+{%- if pushing %}
+    from .fan_out import FanOutComparison
+{%- endif %}
 {%- if sql %}
     from .sql import QueryComparison
 {%- endif %}
@@ -74,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--blocking-requests", type=int, default=10, help="requests at the blocking baseline")
     add("--blocking-seconds", type=float, default=0.2, help="time.sleep per blocking request")
     add("--processes", action="store_true", help="also compare 2 processes to 1")
+{%- if pushing %}
+    add("--subscribers", type=int, default=1000, help="push: subscribers one notify reaches")
+    add("--messages", type=int, default=2000, help="push: notifies sent to one subscriber")
+{%- endif %}
     add(
         "--load-generator",
         choices=("auto", "wrk", "python"),

@@ -18,7 +18,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.clients import make_clients
 
-from .support import require_service
+from .support import require_client
 
 {%- if plugins %}
 
@@ -53,4 +53,4 @@ def _services_answer(request: pytest.FixtureRequest) -> None:
     if request.path.name in SERVICE_FREE:
         return
     for client in make_clients(os.environ):
-        require_service(client.label, *client.address())
+        require_client(client)

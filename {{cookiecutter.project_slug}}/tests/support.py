@@ -67,11 +67,27 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def require_client(client: Client) -> None:
+    """`require_service` for a client's service; a local program (no address) always runs."""
+    address = client.address()
+    if address is not None:
+        require_service(client.label, *address)
+
+
 def closed_port() -> int:
     """A local port where nothing listens (bound, then released)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def dead_brokers() -> dict[str, str]:
+    """The environment with Redis and RabbitMQ where nothing listens."""
+    return {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0",
+        "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{closed_port()}/",
+    }
 
 
 def local_url(url: str, port: int) -> str:

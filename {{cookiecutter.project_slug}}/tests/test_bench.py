@@ -1,4 +1,5 @@
 {%- set databases = cookiecutter.__services.split(",") | select("in", ["mysql", "postgresql"]) | list -%}
+{%- set pushing = cookiecutter.push != "none" -%}
 """The benchmark (bench/): a tiny run end to end, and its wrk plumbing. No timing asserted."""
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     options = ["--requests", "10", "--seconds", "0.1", "--repeat", "1", "--duration", "0.3"]
     options += ["--connections", "4", "--blocking-requests", "2", "--blocking-seconds", "0.05"]
+{%- if pushing %}
+    options += ["--subscribers", "20", "--messages", "40"]
+{%- endif %}
     done = bench(*options, "--load-generator", "python", "--json", str(report))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "/sleep burst" in done.stdout
@@ -44,6 +48,10 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert results["medians"]["sleeps.failed"] == 0
     assert results["ratios"]["sleep_wall_vs_ideal"] >= 1
     assert results["ratios"]["blocking_wall_vs_ideal"] >= 1.5  # 2 blocking sleeps queue up
+{%- if pushing %}
+    assert results["ratios"]["fan_out_vs_bare"] > 0  # one notify to 20, against bare Tornado's
+    assert results["ratios"]["push_messages_vs_bare"] > 0
+{%- endif %}
 {%- if databases %}
     for database in ["{{ databases | join('", "') }}"]:  # one query, three ways
         for way in ("client", "sqlalchemy"):

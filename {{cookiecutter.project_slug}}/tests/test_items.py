@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.clients.{{ name }} import {{ service.client
 from {{ cookiecutter.package_name }}.migrations import Migratable, migrate_all
 
 from . import sql_contract
-from .support import require_service
+from .support import require_client
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,7 +25,7 @@ def _migrated() -> None:
     """The `items` table, made once for this module by the project's own migrations."""
     for client in make_clients(os.environ):
         if isinstance(client, Migratable):
-            require_service(client.label, *client.address())
+            require_client(client)
     asyncio.run(migrate_all(os.environ))
 {%- for name in databases %}
 {%- import "services/" ~ name ~ ".jinja" as service %}

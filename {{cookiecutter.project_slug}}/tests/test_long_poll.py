@@ -1,72 +1,28 @@
-"""Long-polling across processes through the broker, and what clients see when it is down."""
+"""Long-polling: /wait is held until a notify on its channel, from this process or another."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from typing import Any
 
-import tornado.httpserver
-import tornado.testing
 from tornado.httpclient import HTTPResponse
 from tornado.testing import gen_test
 
-from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
-from {{ cookiecutter.package_name }}.channels import Channels, LocalWaiters
+from {{ cookiecutter.package_name }}.app import ServiceApp
+from {{ cookiecutter.package_name }}.channels import Event, Hub
 from {{ cookiecutter.package_name }}.long_poll import LongPoll
-from {{ cookiecutter.package_name }}.settings import Settings
 
-from .support import AppTestCase, body, closed_port
-
-
-def channels_of(app: ServiceApp) -> Channels:
-    return next(part for part in app.features if isinstance(part, LongPoll)).channels
+from .support import AppTestCase, body
 
 
-def waiters_of(app: ServiceApp) -> LocalWaiters:
-    return channels_of(app).waiters
+def waiting(app: ServiceApp) -> int:
+    """Requests held in /wait, as /health counts them."""
+    return next(part for part in app.features if isinstance(part, LongPoll)).waiting
 
 
-class BrokerDownTest(AppTestCase):
-    """Nothing listens where the broker should be: every call is a fast 503."""
-
-    sleeps_on_the_broker = {{ cookiecutter.async_strategy == "async_client" }}
-
-    def get_app(self) -> ServiceApp:
-        dead = {
-            "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0",
-            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{closed_port()}/",
-        }
-        self.app = make_app(Settings(sleep_max_seconds=5), env={**os.environ, **dead})
-        return self.app
-
-    @gen_test(timeout=30)
-    async def test_every_endpoint_answers_503_fast(self) -> None:
-        requests = [
-            self.get("/wait/news?timeout=5"),
-            self.get("/notify/news", method="POST", body="{}"),
-        ]
-        if self.sleeps_on_the_broker:
-            requests.append(self.get("/sleep?seconds=1"))
-        started = time.monotonic()
-        responses = await asyncio.gather(*requests)
-        assert time.monotonic() - started < 3
-        labels = {client.label for client in self.app.clients}
-        for response in responses:
-            assert response.code == 503, response.body
-            assert response.headers["Retry-After"] == "5"
-            error = body(response)["error"]
-            assert any(error.startswith(f"{label} unavailable:") for label in labels), error
-        health = await self.get("/health")
-        brokers = {client.name for client in self.app.clients} & {"redis", "rabbitmq"}
-        checks = body(health)["checks"]
-        assert health.code == 503
-        assert {name: checks[name] for name in brokers} == dict.fromkeys(brokers, "down")
-
-
-class LongPollTest(AppTestCase):
+class LongPollTestCase(AppTestCase):
     async def notify(self, channel: str, message: Any, url: str | None = None) -> HTTPResponse:
         target = url or self.get_url(f"/notify/{channel}")
         return await self.http_client.fetch(
@@ -74,55 +30,41 @@ class LongPollTest(AppTestCase):
         )
 
     async def until_waiting(self, app: ServiceApp, count: int) -> None:
-        waiters = waiters_of(app)
         for _ in range(200):
-            if waiters.count() >= count:
+            if waiting(app) >= count:
                 return
             await asyncio.sleep(0.02)
-        raise AssertionError(f"{waiters.count()} waiters, expected {count}")
+        raise AssertionError(f"{waiting(app)} waiting, expected {count}")
 
+
+class LongPollTest(LongPollTestCase):
     @gen_test(timeout=30)
     async def test_a_notify_wakes_a_wait(self) -> None:
-        waiting = asyncio.ensure_future(self.get("/wait/news?timeout=10"))
+        waiting_request = asyncio.ensure_future(self.get("/wait/news?timeout=10"))
         await self.until_waiting(self.app, 1)
+        assert body(await self.get("/health"))["waiting"] == 1
         sent = await self.notify("news", {"headline": "hello"})
-        assert (sent.code, body(sent)) == (202, {"channel": "news", "sent": True})
-        response = await waiting
+        assert sent.code == 202
+        event_id = body(sent)["id"]
+        assert body(sent) == {"channel": "news", "id": event_id, "sent": True}
+        response = await waiting_request
         assert response.code == 200
-        assert body(response) == {"channel": "news", "message": {"headline": "hello"}}
-
-    @gen_test(timeout=30)
-    async def test_a_notify_on_one_server_wakes_a_wait_on_another(self) -> None:
-        other = make_app(Settings())  # a second instance: another process in production
-        await other.start()
-        server = tornado.httpserver.HTTPServer(other)
-        sock, port = tornado.testing.bind_unused_port()
-        server.add_socket(sock)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            waiting = asyncio.ensure_future(
-                self.http_client.fetch(f"{url}/wait/shared?timeout=10", raise_error=False)
-            )
-            await self.until_waiting(other, 1)
-            await self.notify("shared", {"from": "the first server"})
-            response = await waiting
-            assert body(response)["message"] == {"from": "the first server"}
-        finally:
-            server.stop()
-            await other.close()
+        expected = {"channel": "news", "id": event_id, "message": {"headline": "hello"}}
+        assert body(response) == expected
+        assert body(await self.get("/health"))["waiting"] == 0
 
     @gen_test(timeout=60)
     async def test_one_notify_wakes_200_waiters_and_the_loop_stays_free(self) -> None:
-        waiting = [asyncio.ensure_future(self.get("/wait/crowd?timeout=20")) for _ in range(200)]
+        requests = [asyncio.ensure_future(self.get("/wait/crowd?timeout=20")) for _ in range(200)]
         await self.until_waiting(self.app, 200)
         started = time.monotonic()
         health = await self.get("/health")
         assert health.code == 200
         assert time.monotonic() - started < 0.5
         await self.notify("crowd", {"n": 1})
-        responses = await asyncio.gather(*waiting)
+        responses = await asyncio.gather(*requests)
         assert [r.code for r in responses] == [200] * 200
-        assert waiters_of(self.app).count() == 0
+        assert waiting(self.app) == 0
 
     @gen_test(timeout=30)
     async def test_no_message_before_the_timeout_is_a_204(self) -> None:
@@ -130,7 +72,7 @@ class LongPollTest(AppTestCase):
         response = await self.get("/wait/quiet?timeout=0.3")
         assert response.code == 204
         assert 0.3 <= time.monotonic() - started < 2
-        assert waiters_of(self.app).count() == 0
+        assert waiting(self.app) == 0
 
     @gen_test(timeout=30)
     async def test_bad_input_gets_json_errors(self) -> None:
@@ -157,11 +99,47 @@ class LongPollTest(AppTestCase):
 
     @gen_test(timeout=30)
     async def test_a_waiter_whose_client_leaves_is_dropped_at_once(self) -> None:
-        waiting = asyncio.ensure_future(self.get("/wait/left?timeout=10", request_timeout=0.3))
+        leaving = asyncio.ensure_future(self.get("/wait/left?timeout=10", request_timeout=0.3))
         await self.until_waiting(self.app, 1)
-        await asyncio.gather(waiting, return_exceptions=True)  # our client hangs up
+        await asyncio.gather(leaving, return_exceptions=True)  # our client hangs up
         for _ in range(50):
-            if waiters_of(self.app).count() == 0:
+            if waiting(self.app) == 0:
                 break
             await asyncio.sleep(0.02)
-        assert waiters_of(self.app).count() == 0
+        assert waiting(self.app) == 0
+
+
+def test_a_subscriber_past_its_limit_is_lagging_and_told_once() -> None:
+    async def scenario() -> None:
+        hub = Hub()
+        told: list[str] = []
+        subscription = hub.subscribe("c", limit=2, on_lagging=lambda: told.append("lagging"))
+        for n in range(5):
+            hub.publish(Event.new("c", {"n": n}))
+        assert subscription.lagging
+        assert told == ["lagging"]
+        assert [(await subscription.next()).message for _ in range(2)] == [{"n": 0}, {"n": 1}]
+        subscription.close()
+        assert hub.count() == 0
+
+    asyncio.run(scenario())
+
+
+def test_what_the_broker_brings_that_is_not_an_event_of_ours_is_ignored() -> None:
+    hub = Hub()
+    subscription = hub.subscribe("c", limit=10)
+    valid_id = Event.new("c", {}).id
+    foreign = [
+        b"not json",
+        b"[1, 2]",
+        b'{"channel": "other", "id": "%s", "message": {}}' % valid_id.encode(),
+        b'{"channel": "c", "id": "not-an-id", "message": {}}',
+        b'{"channel": "c", "id": "%s", "message": [1]}' % valid_id.encode(),
+    ]
+    for data in foreign:
+        hub.receive("c", data)
+    assert not subscription.events
+    event = Event.new("c", {"ok": True})
+    hub.receive("c", event.text.encode())
+    (received,) = subscription.events
+    assert (received.id, received.message, received.text) == (event.id, {"ok": True}, event.text)

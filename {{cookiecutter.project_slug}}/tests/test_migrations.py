@@ -13,7 +13,7 @@ import pytest
 from {{ cookiecutter.package_name }}.clients import make_clients
 from {{ cookiecutter.package_name }}.migrations import Migratable, head
 
-from .support import PACKAGE, SRC, cli, closed_port, local_url, require_service, started
+from .support import PACKAGE, SRC, cli, closed_port, local_url, require_client, started
 
 DATABASES: list[Any] = [
     client for client in make_clients(os.environ) if isinstance(client, Migratable)
@@ -25,7 +25,7 @@ def run_on_each(*statements: str) -> None:
 
     async def scenario() -> None:
         for client in DATABASES:
-            require_service(client.label, *client.address())
+            require_client(client)
             async with started(type(client).from_env(os.environ)) as db:
                 for statement in statements:
                     await db.fetch(statement)  # type: ignore[attr-defined]

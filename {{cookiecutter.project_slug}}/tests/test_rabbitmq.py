@@ -32,10 +32,11 @@ def test_a_lost_connection_gives_503_then_recovers_by_itself() -> None:
                     break
                 await asyncio.sleep(0.1)
             await client.sleep(0.1)
-            waiting = channels.waiters.wait("after")
-            await asyncio.sleep(0.2)
-            await channels.notify("after", {"ok": True})
-            assert await asyncio.wait_for(waiting, 10) == {"ok": True}
+            with channels.hub.subscribe("after") as subscription:
+                await asyncio.sleep(0.2)
+                await channels.notify("after", {"ok": True})
+                event = await asyncio.wait_for(subscription.next(), 10)
+            assert event.message == {"ok": True}
 
     asyncio.run(scenario())
 

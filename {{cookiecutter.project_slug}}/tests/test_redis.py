@@ -37,9 +37,10 @@ def test_a_lost_subscription_comes_back_by_itself() -> None:
                             break
                         await asyncio.sleep(0.05)
                     assert channels.healthy is expected
-                waiting = channels.waiters.wait("after")
-                await channels.notify("after", {"ok": True})
-                assert await asyncio.wait_for(waiting, 10) == {"ok": True}
+                with channels.hub.subscribe("after") as subscription:
+                    await channels.notify("after", {"ok": True})
+                    event = await asyncio.wait_for(subscription.next(), 10)
+                assert event.message == {"ok": True}
             finally:
                 await channels.close()
 

@@ -1,5 +1,6 @@
-{%- set services = cookiecutter.__services.split(",") if cookiecutter.__services else [] -%}
-{%- set long_poll = "redis" in services or "rabbitmq" in services -%}
+{%- set channels = cookiecutter.__channels -%}
+{%- set pushing = cookiecutter.push != "none" -%}
+{%- if pushing %}{% import "push/" ~ cookiecutter.push ~ ".jinja" as push with context %}{% endif -%}
 """The application factory: /health, the strategy's routes, its features' and yours (api/)."""
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from collections.abc import Mapping, Sequence
 
 from . import api, {{ cookiecutter.async_strategy }}
 from .clients import Clients, make_clients
-{%- if long_poll %}
+{%- if channels %}
 from .long_poll import LongPoll
+{%- endif %}
+{%- if pushing %}
+from .push import PushSettings
+from .push.{{ push.module }} import {{ push.feature_class }}
 {%- endif %}
 from .settings import Settings
 from .strategy import Feature, Strategy
@@ -52,6 +57,17 @@ class ServiceApp(BaseApp):
             checks.update(await feature.health())
         return checks
 
+    def stats(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for feature in self.features:
+            counts.update(feature.stats())
+        return counts
+
+    def closing(self) -> None:
+        """Shutdown has begun: each feature ends what would not end by itself."""
+        for feature in self.features:
+            feature.closing()
+
 
 class HealthHandler(JsonHandler):
     """Answers at once: liveness, plus each service's and the strategy's checks."""
@@ -68,15 +84,20 @@ class HealthHandler(JsonHandler):
                 "strategy": self.application.strategy.name,
                 "in_flight": len(self.application.active) - 1,
                 "pid": os.getpid(),
+                **self.application.stats(),
                 "checks": checks,
             },
             status=200 if healthy else 503,
         )
 
 
-def features(env: Mapping[str, str], clients: Clients) -> list[Feature]:
+def features(config: Settings, env: Mapping[str, str], clients: Clients) -> list[Feature]:
     """What this project serves besides its strategy and your endpoints."""
-{%- if long_poll %}
+{%- if pushing %}
+    long_poll = LongPoll.from_env(env, clients)
+    settings = PushSettings.from_env(env, config.processes)
+    return [long_poll, {{ push.feature_class }}(settings, long_poll.channels)]
+{%- elif channels %}
     return [LongPoll.from_env(env, clients)]
 {%- else %}
     return []
@@ -93,4 +114,4 @@ def make_app(
     env = os.environ if env is None else env
     clients = make_clients(env) if clients is None else clients
     strategy = strategy or {{ cookiecutter.async_strategy }}.{{ cookiecutter.__strategy_class }}.from_env(env, clients)
-    return ServiceApp(config, strategy, clients, features(env, clients))
+    return ServiceApp(config, strategy, clients, features(config, env, clients))

@@ -181,9 +181,11 @@ async def shut_down(
 ) -> None:
     """Stop accepting, let in-flight requests finish (up to `timeout`), then release all.
 
-    Requests still waiting at the deadline are answered 503, not cut off.
+    Requests still waiting at the deadline are answered 503, not cut off;
+    streams to clients end at once, for the clients to reconnect elsewhere.
     """
     listener.stop()
+    app.closing()
     left = await drain(app, timeout, hurry)
     if left:
         log.warning("shutdown: %d request(s) still in flight after %g s: 503", left, timeout)

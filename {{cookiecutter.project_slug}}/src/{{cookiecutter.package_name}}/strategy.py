@@ -40,6 +40,13 @@ class Feature:
         """Name of each thing this feature depends on -> "up" or "down"."""
         return {}
 
+    def stats(self) -> dict[str, int]:
+        """Counts `/health` shows beside the checks (requests waiting, clients connected)."""
+        return {}
+
+    def closing(self) -> None:
+        """Shutdown has begun: end what would never end by itself (open streams)."""
+
 
 class Strategy(Feature):
     """How a slow request waits (at least `/sleep`); `name` is its `async_strategy`."""

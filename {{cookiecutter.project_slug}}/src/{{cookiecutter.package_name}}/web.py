@@ -30,6 +30,7 @@ __all__ = [
     "NotFoundHandler",
     "Route",
     "Routes",
+    "ShuttingDown",
     "WaitTimedOut",
     "answer_and_close",
     "log_request",

@@ -73,8 +73,9 @@ class Client:
         """One cheap round trip, not through the request pool; raise if it fails."""
         raise NotImplementedError
 
-    def address(self) -> tuple[str, int]:
-        """Where the service listens, from its URL: for the tests' "is it running?"."""
+    def address(self) -> tuple[str, int] | None:
+        """Where the service listens, from its URL, for the tests' "is it running?" (None: a
+        local program, not reached over the network)."""
         raise NotImplementedError
 
     async def start(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 import uuid
@@ -26,7 +25,7 @@ from typing import Any, ClassVar, Self
 import aio_pika
 
 from ..amqp import connect_robust
-from ..channels import ChannelSettings, LocalWaiters
+from ..channels import ChannelSettings, Event, Hub
 from ..settings import read_number
 from .base import Client, ServiceUnavailable, url_address
 
@@ -199,7 +198,7 @@ class AmqpChannels:
     def __init__(self, client: RabbitMQClient, settings: ChannelSettings) -> None:
         self.client = client
         self.settings = settings
-        self.waiters = LocalWaiters()
+        self.hub = Hub()
         self.exchange: aio_pika.abc.AbstractExchange | None = None
         client.on_connect(self._subscribe)
 
@@ -226,15 +225,17 @@ class AmqpChannels:
         self.exchange = exchange
 
     async def _on_notice(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        self.waiters.wake_from_bytes(message.routing_key or "", message.body)
+        self.hub.receive(message.routing_key or "", message.body)
 
-    async def notify(self, channel: str, message: dict[str, Any]) -> None:
+    async def notify(self, channel: str, message: dict[str, Any]) -> Event:
         self.client.live_channel()
         if self.exchange is None:
             raise ServiceUnavailable(self.label, "not connected")
+        event = Event.new(channel, message)
         try:
             async with asyncio.timeout(self.client.settings.timeout):
-                body = json.dumps(message).encode()
+                body = event.text.encode()
                 await self.exchange.publish(aio_pika.Message(body), routing_key=channel)
         except AMQP_ERRORS as error:
             raise self.client.lost(error) from error
+        return event

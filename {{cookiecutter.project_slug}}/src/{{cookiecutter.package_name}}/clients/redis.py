@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -24,7 +23,7 @@ from typing import Any, ClassVar, Self
 import redis.asyncio as aioredis
 from redis.driver_info import DriverInfo
 
-from ..channels import ChannelSettings, LocalWaiters
+from ..channels import ChannelSettings, Event, Hub
 from ..settings import read_number
 from .base import Client, ServiceUnavailable, url_address
 
@@ -147,14 +146,14 @@ class RedisClient(Client):
 
 
 class RedisChannels:
-    """`notify` PUBLISHes; ONE pattern subscription per process wakes local waiters."""
+    """`notify` PUBLISHes; ONE pattern subscription per process feeds its subscribers."""
 
     label = RedisClient.label
 
     def __init__(self, client: RedisClient, settings: ChannelSettings) -> None:
         self.client = client
         self.settings = settings
-        self.waiters = LocalWaiters()
+        self.hub = Hub()
         self.channel_prefix = f"{settings.prefix}:notify:"
         self.subscribed = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -174,16 +173,18 @@ class RedisChannels:
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
 
-    async def notify(self, channel: str, message: dict[str, Any]) -> None:
+    async def notify(self, channel: str, message: dict[str, Any]) -> Event:
         self.client.require_up()
+        event = Event.new(channel, message)
         try:
             async with asyncio.timeout(self.client.settings.timeout):
-                await self.client.redis.publish(self.channel_prefix + channel, json.dumps(message))
+                await self.client.redis.publish(self.channel_prefix + channel, event.text)
         except (aioredis.RedisError, OSError, TimeoutError) as error:
             raise self.client.failed(error) from error
+        return event
 
     async def _listen(self) -> None:
-        """Keep one PSUBSCRIBE alive, reconnecting with backoff, and wake local waiters."""
+        """Keep one PSUBSCRIBE alive, reconnecting with backoff, and feed the hub."""
         backoff = 0.1
         pubsub = self.client.redis.pubsub()
         try:
@@ -199,7 +200,7 @@ class RedisChannels:
                         if message and message["type"] == "pmessage":
                             channel = bytes(message["channel"]).decode()
                             name = channel.removeprefix(self.channel_prefix)
-                            self.waiters.wake_from_bytes(name, bytes(message["data"]))
+                            self.hub.receive(name, bytes(message["data"]))
                 except (aioredis.RedisError, OSError) as error:
                     if self.subscribed.is_set():
                         log.warning("Redis subscription lost (%s); reconnecting", error)
