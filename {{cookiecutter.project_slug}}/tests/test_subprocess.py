@@ -59,6 +59,17 @@ def children() -> dict[int, str]:
     return found
 
 
+def open_pipes() -> int:
+    """Pipes this process has open (a run's stdin, stdout and stderr are three)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:")
+        except OSError:
+            continue  # closed meanwhile (the one listdir used)
+    return count
+
+
 def group_members(group: int) -> list[int]:
     """The processes still in process group `group`."""
     members = []
@@ -229,8 +240,8 @@ class ScriptTest(ProgramTestCase):
         assert time.monotonic() - begun < 3  # one after the other: 5 s
 
     @gen_test(timeout=60)
-    async def test_no_zombie_and_no_child_is_left(self) -> None:
-        before = children()
+    async def test_no_zombie_no_child_and_no_pipe_is_left(self) -> None:
+        before, pipes = children(), open_pipes()
         requests: list[dict[str, Any]] = [{"args": ["sleep", "0.1"]}, {"args": ["fail"]}]
         requests += [{"args": ["flood"]}, {"args": ["echo"], "input": "x"}, {"args": ["orphan"]}]
         await asyncio.gather(*(self.run_it(request) for request in requests * 4))
@@ -240,6 +251,7 @@ class ScriptTest(ProgramTestCase):
                 break
             await asyncio.sleep(0.05)
         assert left == {}  # neither a zombie ("Z") nor a process still running
+        assert open_pipes() == pipes  # cut short or not, every run's pipes are closed
 
 
 class BusyTest(ProgramTestCase):

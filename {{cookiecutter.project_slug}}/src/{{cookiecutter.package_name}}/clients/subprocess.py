@@ -182,7 +182,7 @@ class SubprocessClient(Client):
             # turn, so not within these microseconds.)
             kill_group(process.pid)
             self.running.discard(process.pid)
-            await asyncio.shield(process.wait())  # reaped: no zombie, whatever happened
+            await asyncio.shield(reap(process))  # whatever happened, even if cancelled
         status = process.returncode
         return Outcome(
             exit_status=status if status is not None and status >= 0 else None,
@@ -220,6 +220,22 @@ class SubprocessClient(Client):
 
         _, (out, cut_out), (err, cut_err) = await asyncio.gather(feed(), read(stdout), read(stderr))
         return out, err, cut_out or cut_err
+
+
+async def reap(process: asyncio.subprocess.Process, seconds: float = 1.0) -> None:
+    """Wait for its exit and read its pipes to their end: no zombie, no pipe left open.
+
+    A run cut short left what it printed unread; its pipes close only at their end.
+    """
+    await process.wait()
+    if process.stdin is not None:
+        process.stdin.close()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(TimeoutError, OSError):
+                async with asyncio.timeout(seconds):
+                    while await stream.read(READ_SIZE):
+                        pass
 
 
 def kill_group(group: int) -> None:
