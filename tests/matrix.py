@@ -113,28 +113,34 @@ def push_combinations() -> list[dict[str, Any]]:
     ]
 
 
-def pytest_options(combo: dict[str, Any]) -> list[str]:
-    """What a project's own test run leaves out: nothing, but for all services together
-    and for the ways to push.
+SHARDS = 3  # runs the longest project's per-service tests are split into, side by side
 
-    All services are tested in full beside the first strategy; beside the others,
-    each service's own tests would only repeat that run (its code does not depend
-    on the strategy), so those runs keep what tests the app as a whole: the
-    contract, the strategy's tests, the server, each client started beside the rest.
-    A project that pushes runs the contract and what its channels and push do.
+
+def pytest_runs(combo: dict[str, Any]) -> list[list[str]]:
+    """The pytest runs of a project's own tests, each its options: usually one, whole.
+
+    All services are tested in full beside the first strategy, the longest run of
+    all: its per-service tests are split over a few runs that go side by side.
+    Beside the other strategies, each service's own tests would only repeat that
+    (its code does not depend on the strategy), so those runs keep what tests the
+    app as a whole: the contract, the strategy's tests, the server, each client
+    started beside the rest. A project that pushes runs the contract and what
+    its channels and push do.
     """
     way = combo.get("push", "none")
     if way != "none":
         chosen = [f"tests/test_{way}.py", "tests/test_live_page.py", "tests/test_long_poll.py"]
         if combo.get("services"):
             chosen.append("tests/test_broker_channels.py")
-        return ["tests/test_contract.py", *chosen]
-    strategies = options(PROMPTS["async_strategy"])
-    chosen = {name for name in combo.get("services", "").split(",") if name}
-    if chosen != set(PRE_GEN.SERVICES) or combo["async_strategy"] == strategies[0]:
-        return []
-    own_tests = [f"test_{name}.py" for name in [*PRE_GEN.SERVICES, "items", "migrations"]]
-    return [f"--ignore=tests/{name}" for name in own_tests]
+        return [["tests/test_contract.py", *chosen]]
+    chosen_services = {name for name in combo.get("services", "").split(",") if name}
+    if chosen_services != set(PRE_GEN.SERVICES):
+        return [[]]
+    own = [f"tests/test_{name}.py" for name in [*PRE_GEN.SERVICES, "items", "migrations"]]
+    app_wide = [f"--ignore={path}" for path in own]
+    if combo["async_strategy"] != options(PROMPTS["async_strategy"])[0]:
+        return [app_wide]
+    return [app_wide, *(own[shard::SHARDS] for shard in range(SHARDS))]
 
 
 VALID = [c for c in all_combinations() if is_valid(c)]

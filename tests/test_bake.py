@@ -24,7 +24,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from .conftest import Baked
-from .matrix import INVALID, POST_GEN, VALID, combo_id, pytest_options, resolved, service_parts
+from .matrix import INVALID, POST_GEN, VALID, combo_id, pytest_runs, resolved, service_parts
 
 JINJA_LEFTOVER = re.compile(r"{{|{%|%}|{#|(?<![.\w])cookiecutter\.\w")
 BLANK_RUN = re.compile(r"\n\s*\n\s*\n\s*\n")  # three blank lines: Jinja block debris
@@ -178,6 +178,13 @@ def code_group(combo: dict[str, Any]) -> str:
 GROUPS: dict[str, dict[str, Any]] = {}  # each group's first combination
 for _combo in VALID:
     GROUPS.setdefault(code_group(_combo), _combo)
+# Each group's test runs: (its id, its combination, the run's number, the run's options).
+RUNS: list[tuple[str, dict[str, Any], int, list[str]]] = []
+for _group, _combo in GROUPS.items():
+    _runs = pytest_runs(_combo)
+    for _number, _options in enumerate(_runs, start=1):
+        _id = f"{_group}-part{_number}" if len(_runs) > 1 else _group
+        RUNS.append((_id, _combo, _number, _options))
 
 
 @pytest.mark.parametrize("combo", VALID, ids=combo_id)
@@ -186,13 +193,16 @@ def test_same_code_as_its_group(bake: Bake, combo: dict[str, Any]) -> None:
     assert bake(combo).tested == bake(GROUPS[code_group(combo)]).tested
 
 
-@pytest.mark.parametrize("combo", GROUPS.values(), ids=GROUPS.keys())
-def test_pytest(bake: Bake, combo: dict[str, Any], checked_trees: Path) -> None:
+@pytest.mark.parametrize(
+    ("combo", "number", "options"), [r[1:] for r in RUNS], ids=[r[0] for r in RUNS]
+)
+def test_pytest(
+    bake: Bake, combo: dict[str, Any], number: int, options: list[str], checked_trees: Path
+) -> None:
     project = bake(combo)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"]
-    check_once(
-        project, "pytest", checked_trees, [*command, *pytest_options(combo)], digest=project.tested
-    )
+    check = f"pytest-{number}"
+    check_once(project, check, checked_trees, [*command, *options], digest=project.tested)
 
 
 @pytest.mark.parametrize("combo", INVALID, ids=combo_id)

@@ -153,6 +153,10 @@ class ExecutorStrategy(Strategy):
                 log.error("a process-pool worker died; replacing the pool")
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._processes = self._new_process_pool()
+                # Its processes started now, in the background, while the client
+                # waits its Retry-After: an interpreter and this module's imports.
+                for _ in range(self.pools.processes):
+                    self._processes.submit(count_primes, 2)
             raise ApiError(
                 503, "a worker process died; the pool was restarted", {"Retry-After": "1"}
             ) from None
