@@ -38,8 +38,14 @@ def run(command: list[str], cwd: Path, timeout: float = 600) -> None:
     done = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    output = (done.stdout + done.stderr)[-6000:]
-    assert done.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{output}"
+    assert done.returncode == 0, f"{' '.join(command)} failed in {cwd}:\n{what_failed(done)}"
+
+
+def what_failed(done: subprocess.CompletedProcess[str]) -> str:
+    """The end of what a failed run printed, pytest's summary of its failures first."""
+    output = done.stdout + done.stderr
+    summary = output.rfind("short test summary info")
+    return (output[summary : summary + 3000] + "\n...\n" if summary >= 0 else "") + output[-6000:]
 
 
 def rendered_text_files(project: Path) -> list[Path]:

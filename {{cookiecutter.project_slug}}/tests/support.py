@@ -142,6 +142,14 @@ class AppTestCase(AsyncHTTPTestCase):
         self.io_loop.run_sync(self.app.close, timeout=30)
         super().tearDown()
 
+    async def until_up(self, seconds: float = 10) -> None:
+        """Until every client has seen its service answer: a first ping can time out on a
+        busy machine, and the client says "down" until its next one."""
+        deadline = time.monotonic() + seconds
+        while not all(client.available for client in self.app.clients):
+            assert time.monotonic() < deadline, self.app.clients.health()
+            await asyncio.sleep(0.05)
+
     def get_http_client(self) -> AsyncHTTPClient:
         # The shared client queues past 10 requests; concurrency tests need more.
         return AsyncHTTPClient(force_instance=True, max_clients=1000)

@@ -157,6 +157,10 @@ class ProxiedTest(AppTestCase):
         self.app = make_app(self.settings(), env=env)
         return self.app
 
+    def setUp(self) -> None:
+        super().setUp()
+        self.io_loop.run_sync(self.until_up, timeout=30)
+
     @gen_test(timeout=30)
     async def test_a_path_is_fetched_through_the_proxy(self) -> None:
         response = await self.get("/proxied/whoami")

@@ -122,8 +122,17 @@ class RabbitMQClient(Client):
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)
         if self.connection is not None:
-            await self.connection.close()
+            await self._close_connection(self.connection)
         self.connection = self.channel = None
+
+    async def _close_connection(self, connection: aio_pika.abc.AbstractRobustConnection) -> None:
+        """Close within the timeout: a robust connection caught between a loss and its
+        reconnect can wait on a socket that is gone, and shutdown must not hang on it."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await connection.close()
+        except AMQP_ERRORS as error:
+            log.warning("RabbitMQ connection not closed cleanly: %r", error)
 
     @property
     def available(self) -> bool:
