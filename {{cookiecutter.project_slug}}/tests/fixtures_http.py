@@ -18,10 +18,13 @@ import tornado.web
 
 # Requests that reached /elsewhere: a redirect must never be followed there.
 FOLLOWED: list[str] = []
+# The X-Request-ID of each /delay request, to follow a request id downstream.
+REQUEST_IDS: list[str] = []
 
 
 class Delay(tornado.web.RequestHandler):
     async def get(self, seconds: str) -> None:
+        REQUEST_IDS.append(self.request.headers.get("X-Request-ID", ""))
         await asyncio.sleep(float(seconds))
         self.write({"delayed": float(seconds)})
 

@@ -10,9 +10,10 @@ import pytest
 
 from {{ cookiecutter.package_name }}.clients.http import HttpClient, HttpSettings
 from {{ cookiecutter.package_name }}.settings import SettingsError
+from {{ cookiecutter.package_name }}.telemetry.logs import REQUEST_ID
 from {{ cookiecutter.package_name }}.web import ApiError
 
-from .fixtures_http import FOLLOWED
+from .fixtures_http import FOLLOWED, REQUEST_IDS
 from .support import closed_port, started, time_a_sleep
 
 
@@ -90,3 +91,14 @@ def test_an_unreachable_upstream_is_a_fast_502_and_health_says_down() -> None:
     assert error.message.startswith("the upstream is unreachable")
     assert took < 2
     assert health == "down"
+
+
+def test_the_request_id_goes_on_to_the_upstream() -> None:
+    async def scenario() -> None:
+        async with started(upstream_client(os.environ["HTTP_UPSTREAM_URL"])) as client:
+            assert isinstance(client, HttpClient)
+            REQUEST_ID.set("follow-me-42")  # as the request's own task has it
+            await client.sleep(0)
+
+    asyncio.run(scenario())
+    assert REQUEST_IDS[-1] == "follow-me-42"

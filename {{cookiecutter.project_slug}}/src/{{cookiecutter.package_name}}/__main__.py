@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 {%- if sql %}
+import logging
 import os
 {%- endif %}
 import sys
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .settings import Settings, SettingsError, load_dotenv
+from .telemetry.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,14 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -66,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
 {%- if celery %}
     if args.command == "worker":
         from .celery.app import run_worker

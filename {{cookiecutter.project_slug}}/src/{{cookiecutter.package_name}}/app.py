@@ -19,6 +19,7 @@ from .push.{{ push.module }} import {{ push.feature_class }}
 {%- endif %}
 from .settings import Settings
 from .strategy import Feature, Strategy
+from .telemetry.metrics import Metrics, MetricsHandler
 from .web import BaseApp, JsonHandler, Routes
 
 
@@ -39,7 +40,11 @@ class ServiceApp(BaseApp):
         for feature in self.features:
             routes += feature.routes()
         routes += api.routes(strategy, clients)
+        metrics = Metrics(__package__, self.stats, self.in_flight) if config.metrics else None
+        if metrics is not None and not config.metrics_port:  # else served on its own port
+            routes.append((r"/metrics", MetricsHandler, {"metrics": metrics}))
         super().__init__(config, routes)
+        self.metrics = metrics
 
     async def start(self) -> None:
         await self.clients.start()  # first: the features may use them
@@ -57,8 +62,12 @@ class ServiceApp(BaseApp):
             checks.update(await feature.health())
         return checks
 
+    def in_flight(self) -> int:
+        return len(self.active)
+
     def stats(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        """The figures `/health` shows and `/metrics` exports (see Feature.stats)."""
+        counts = self.clients.stats()
         for feature in self.features:
             counts.update(feature.stats())
         return counts
@@ -82,7 +91,7 @@ class HealthHandler(JsonHandler):
             {
                 "status": "ok" if healthy else "degraded",
                 "strategy": self.application.strategy.name,
-                "in_flight": len(self.application.active) - 1,
+                "in_flight": self.application.in_flight() - 1,  # not this one
                 "pid": os.getpid(),
                 **self.application.stats(),
                 "checks": checks,

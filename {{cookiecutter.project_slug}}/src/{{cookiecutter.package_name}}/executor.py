@@ -122,6 +122,7 @@ class ExecutorStrategy(Strategy):
         self.pools = pools
         self._threads: ThreadPoolExecutor | None = None
         self._processes: ProcessPoolExecutor | None = None
+        self.jobs = {"threads": 0, "processes": 0}  # submitted and not done, per pool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], clients: Clients) -> Self:
@@ -141,13 +142,30 @@ class ExecutorStrategy(Strategy):
 
     def run_blocking(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """`function(*args)` on the thread pool."""
-        return asyncio.get_running_loop().run_in_executor(self.threads, function, *args)
+        job = asyncio.get_running_loop().run_in_executor(self.threads, function, *args)
+        self._count(job, "threads")
+        return job
+
+    def _count(self, job: asyncio.Future[Any], pool: str) -> None:
+        self.jobs[pool] += 1
+        job.add_done_callback(lambda _: self.jobs.__setitem__(pool, self.jobs[pool] - 1))
+
+    def stats(self) -> dict[str, int]:
+        """Each pool's size and its jobs submitted and not done (queued or running)."""
+        return {
+            "executor_threads": self.pools.threads,
+            "executor_thread_jobs": self.jobs["threads"],
+            "executor_processes": self.pools.processes,
+            "executor_process_jobs": self.jobs["processes"],
+        }
 
     async def run_cpu(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on the process pool, which is replaced if a worker died."""
         pool = self.processes
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        try:  # submit() itself raises BrokenProcessPool once the pool knows it is broken
+            job = asyncio.get_running_loop().run_in_executor(pool, function, *args)
+            self._count(job, "processes")
+            return await job
         except BrokenProcessPool:
             if pool is self._processes:  # not replaced yet by another request
                 log.error("a process-pool worker died; replacing the pool")

@@ -17,10 +17,13 @@ import time
 import tornado.httpserver
 import tornado.iostream
 import tornado.netutil
-from tornado.ioloop import IOLoop
+import tornado.web
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from .app import ServiceApp, make_app
 from .settings import Settings
+from .telemetry import errors, tracing
+from .telemetry.metrics import REFRESH_EVERY, MetricsHandler, multiprocess_dir, process_gone
 from .web import answer_and_close
 
 log = logging.getLogger(__name__)
@@ -153,6 +156,7 @@ async def serve(config: Settings, sockets: list[socket.socket] | None = None) ->
     sockets = sockets or bind(config)
     listener = Listener(server, sockets, connection_limit(config, open_files))
     listener.start()
+    metrics_server = serve_metrics(app, config)
     stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,7 +168,34 @@ async def serve(config: Settings, sockets: list[socket.socket] | None = None) ->
     try:
         await stop.wait()
     finally:
+        if metrics_server is not None:
+            metrics_server.stop()
         await shut_down(app, server, listener, config.shutdown_timeout, hurry)
+
+
+def serve_metrics(app: ServiceApp, config: Settings) -> tornado.httpserver.HTTPServer | None:
+    """/metrics on METRICS_PORT when set (each process binds it: any one answers for all).
+
+    With several processes, each also copies its figures for the others' scrapes
+    every REFRESH_EVERY seconds.
+    """
+    if app.metrics is None:
+        return None
+    if app.metrics.multiprocess:
+        PeriodicCallback(app.metrics.refresh, REFRESH_EVERY * 1000).start()
+    if not config.metrics_port:
+        return None
+    routes = [(r"/metrics", MetricsHandler, {"metrics": app.metrics})]
+    server = tornado.httpserver.HTTPServer(tornado.web.Application(routes, log_function=quiet))
+    reuse_port = config.processes > 1
+    port, address = config.metrics_port, config.metrics_address
+    server.add_sockets(tornado.netutil.bind_sockets(port, address, reuse_port=reuse_port))
+    log.info("metrics on %s:%d/metrics", address, port)
+    return server
+
+
+def quiet(handler: tornado.web.RequestHandler) -> None:
+    """Scrapes are not logged: one every few seconds would drown the access log."""
 
 
 async def drain(app: ServiceApp, timeout: float, hurry: asyncio.Event) -> int:
@@ -209,6 +240,9 @@ def run(config: Settings) -> None:
 
 
 def run_process(config: Settings) -> None:
+    # Opt-in, each on when its variable is set (OTEL_EXPORTER_OTLP_ENDPOINT, SENTRY_DSN).
+    tracing.start()
+    errors.start()
     loop_factory = None
     if config.use_uvloop:
         import uvloop  # optional: pip install '.[uvloop]'
@@ -216,6 +250,8 @@ def run_process(config: Settings) -> None:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(serve(config))
+    tracing.shut_down()
+    errors.shut_down()
     exit_despite_busy_threads()
 
 
@@ -249,14 +285,21 @@ class Supervisor:
     def run(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._forward)
-        for slot in range(self.config.processes):
-            self._spawn(slot)
+        # The processes' metric files, summed by whichever one is scraped.
+        metrics = multiprocess_dir() if self.config.metrics else contextlib.nullcontext()
+        with metrics:
+            for slot in range(self.config.processes):
+                self._spawn(slot)
+            self._wait_for_children()
+
+    def _wait_for_children(self) -> None:
         while self.children:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
                 break
             slot = self.children.pop(pid)
+            process_gone(pid)
             if not self.stopping and os.waitstatus_to_exitcode(status) != 0:
                 self._restart(slot, pid, status)
 

@@ -61,6 +61,13 @@ def read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def read_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise SettingsError(f"{name} must be {' or '.join(choices)}, got {raw!r}")
+    return raw
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """What every strategy shares: where to listen, how to log, how long to wait."""
@@ -72,7 +79,14 @@ class Settings:
     # accept queue and retried SYNs add ~1 s each. The kernel caps it at somaxconn.
     backlog: int = 4096
     log_level: str = "INFO"
+    # "text" for a terminal, "json" for one JSON object per line (a log collector's).
+    log_format: str = "text"
     debug: bool = False
+    # Prometheus metrics at /metrics: on the service's port, or with metrics_port
+    # set, only on that port of metrics_address (off the public port).
+    metrics: bool = True
+    metrics_port: int = 0
+    metrics_address: str = "127.0.0.1"
     cookie_secret: str = ""
     sleep_max_seconds: float = 60.0
     # How long a wait may run past what the client asked for before it answers 504:
@@ -109,7 +123,11 @@ class Settings:
             processes=read_number(env, "PROCESSES", cls.processes, int, 1, 256),
             backlog=read_number(env, "BACKLOG", cls.backlog, int, 1, 65535),
             log_level=level,
+            log_format=read_choice(env, "LOG_FORMAT", cls.log_format, ("text", "json")),
             debug=read_bool(env, "DEBUG", cls.debug),
+            metrics=read_bool(env, "METRICS", cls.metrics),
+            metrics_port=read_number(env, "METRICS_PORT", cls.metrics_port, int, 0, 65535),
+            metrics_address=env.get("METRICS_ADDRESS", cls.metrics_address),
             cookie_secret=env.get("COOKIE_SECRET", cls.cookie_secret),
             sleep_max_seconds=read_number(
                 env, "SLEEP_MAX_SECONDS", cls.sleep_max_seconds, float, 0.0, 3600.0
@@ -134,6 +152,8 @@ class Settings:
         """Check what crosses fields; return self so calls chain."""
         if self.processes > 1 and self.port == 0:
             raise SettingsError("PORT=0 (any free port) cannot be shared by PROCESSES > 1")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise SettingsError("METRICS_PORT must differ from PORT (0: /metrics on PORT)")
         if self.cookie_secret == PLACEHOLDER:
             raise SettingsError(
                 "COOKIE_SECRET is the placeholder from .env.example: set a secret of your own, "

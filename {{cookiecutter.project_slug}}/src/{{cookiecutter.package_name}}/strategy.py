@@ -41,7 +41,11 @@ class Feature:
         return {}
 
     def stats(self) -> dict[str, int]:
-        """Counts `/health` shows beside the checks (requests waiting, clients connected)."""
+        """Counts `/health` shows beside the checks (requests waiting, clients connected).
+
+        `/metrics` exports each too: a name ending in `_total` as a counter (it
+        only grows), any other as a gauge.
+        """
         return {}
 
     def closing(self) -> None:

@@ -1,6 +1,7 @@
 """What every handler shares: JSON answers and errors, query parsing, bounded waits.
 
-The bottom layer of the package: it imports nothing else of it but the settings.
+The bottom layer of the package: it imports nothing else of it but the settings
+and telemetry.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tornado.web
 from tornado.log import access_log
 
 from .settings import Settings
+from .telemetry.logs import RequestIdHeader
+from .telemetry.metrics import Metrics
 
 __all__ = [
     "ApiError",
@@ -92,6 +95,8 @@ class BaseApp(tornado.web.Application):
     """A Tornado Application that knows its settings and its requests in flight.
 
     Graceful shutdown waits on `idle`; `/health` reports how many are `active`.
+    Every request gets an id (RequestIdHeader); with `metrics` set, each answer
+    is counted as it is logged.
     """
 
     def __init__(self, config: Settings, routes: Routes, **tornado_settings: Any) -> None:
@@ -99,14 +104,25 @@ class BaseApp(tornado.web.Application):
         self.active: set[tornado.web.RequestHandler] = set()
         self.idle = asyncio.Event()  # set while no request is in flight
         self.idle.set()
+        self.metrics: Metrics | None = None
         super().__init__(
             routes,
             cookie_secret=config.cookie_secret or None,
             debug=config.debug,
             default_handler_class=NotFoundHandler,
-            log_function=log_request,
+            log_function=self.answered,
             **tornado_settings,
         )
+        self.add_transform(RequestIdHeader)
+
+    def answered(self, handler: tornado.web.RequestHandler) -> None:
+        """Tornado's hook for each answer: count it, then log it."""
+        if self.metrics is not None:
+            request = handler.request
+            name = type(handler).__name__
+            seconds = request.request_time()
+            self.metrics.observe(name, request.method or "", handler.get_status(), seconds)
+        log_request(handler)
 
     def request_started(self, handler: tornado.web.RequestHandler) -> None:
         self.active.add(handler)
@@ -365,4 +381,11 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         summary = f"{request.method} {request.uri} ({request.remote_ip})"
         why = getattr(handler, "error_message", "")
         suffix = f": {why}" if why else ""
-        access_log.log(level, "%d %s %.2fms%s", status, summary, milliseconds, suffix)
+        fields = {  # the line's parts, as fields of their own in JSON logs
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": round(milliseconds, 3),
+            "remote": request.remote_ip,
+        }
+        access_log.log(level, "%d %s %.2fms%s", status, summary, milliseconds, suffix, extra=fields)

@@ -49,3 +49,6 @@ class CeleryStrategy(Strategy):
 
     async def health(self) -> dict[str, str]:
         return await self.client.health()
+
+    def stats(self) -> dict[str, int]:
+        return self.client.stats()

@@ -31,6 +31,9 @@ class TaskClient:
         self.app = app
         self.settings = settings
         self.in_flight = 0
+        # What /health and /metrics count: tasks published, failed, timed out, and
+        # calls refused for overload (503 while CELERY_MAX_IN_FLIGHT wait).
+        self.counts = dict.fromkeys(("published", "failed", "timed_out", "overloaded"), 0)
         # Revoke and result polls: never queued behind publishing.
         self.blocking = BlockingCalls(2, settings.publish_timeout, "celery-blocking")
         self.publisher, self.waiter = connect(app, settings, self.blocking)
@@ -60,8 +63,10 @@ class TaskClient:
         self.in_flight += 1
         try:
             await self.publisher.publish(name, args, kwargs, task_id, expires=timeout)
+            self.counts["published"] += 1
             state = await asyncio.wait_for(future, timeout)
         except TimeoutError:
+            self.counts["timed_out"] += 1
             self.revoke_soon(task_id)
             raise TaskTimeout(task_id, timeout) from None
         except asyncio.CancelledError:
@@ -71,6 +76,7 @@ class TaskClient:
             self.in_flight -= 1
             self.waiter.forget(task_id)
         if state.state != states.SUCCESS:
+            self.counts["failed"] += 1
             error = state.error or RuntimeError(state.state)
             raise TaskFailed(name.rpartition(".")[2], task_id, error)
         return state.result
@@ -88,6 +94,7 @@ class TaskClient:
         task_id = str(uuid.uuid4())
         self.waiter.submitted(task_id)
         await self.publisher.publish(name, args, kwargs, task_id, expires=None)
+        self.counts["published"] += 1
         return task_id
 
     async def status(self, task_id: str) -> TaskState | None:
@@ -125,11 +132,16 @@ class TaskClient:
 
     def _admit(self) -> None:
         if self.in_flight >= self.settings.max_in_flight:
+            self.counts["overloaded"] += 1
             raise Overloaded(self.in_flight)
         if not self.waiter.healthy:
             raise BrokerUnavailable("result backend unreachable")
         if not (self.publisher.ready and self.monitor.broker_up):
             raise BrokerUnavailable("broker unreachable")
+
+    def stats(self) -> dict[str, int]:
+        counts = {f"celery_tasks_{event}_total": n for event, n in self.counts.items()}
+        return {"celery_tasks_in_flight": self.in_flight, **counts}
 
     async def health(self) -> dict[str, str]:
         """Broker down, or no worker answering: told apart, from what was last seen."""

@@ -100,6 +100,10 @@ class Client:
     def health(self) -> str:
         return "up" if self.available else "down"
 
+    def stats(self) -> dict[str, int]:
+        """Figures for `/health` and `/metrics`, named `<name>_...` (a pool's busy and size)."""
+        return {}
+
     def require_up(self) -> None:
         """Fail fast while the service is known to be down."""
         if not self.available:
@@ -167,3 +171,9 @@ class Clients:
 
     def health(self) -> dict[str, str]:
         return {client.name: client.health() for client in self._clients}
+
+    def stats(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for client in self._clients:
+            counts.update(client.stats())
+        return counts

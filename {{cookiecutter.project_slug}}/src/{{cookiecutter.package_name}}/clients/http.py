@@ -20,6 +20,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
 from tornado.simple_httpclient import HTTPTimeoutError
 
 from ..settings import SettingsError, read_number
+from ..telemetry.logs import outgoing_headers
 from ..web import ApiError
 from .base import Client, url_address
 
@@ -97,6 +98,7 @@ class HttpClient(Client):
         options.setdefault("connect_timeout", self.settings.connect_timeout)
         options.setdefault("request_timeout", self.settings.timeout)
         options["follow_redirects"] = False
+        options["headers"] = {**outgoing_headers(), **options.get("headers", {})}  # the request id
         try:
             return await self._http.fetch(self.settings.url + path, **options)
         except HTTPTimeoutError as error:

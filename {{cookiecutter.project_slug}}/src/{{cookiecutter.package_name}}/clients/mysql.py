@@ -103,6 +103,11 @@ class MySQLClient(Client):
             minsize=0, maxsize=self.settings.pool_size, **self.settings.connect_options()
         )
 
+    def stats(self) -> dict[str, int]:
+        pool = self._pool
+        busy = int(pool.size - pool.freesize) if pool is not None else 0
+        return {"mysql_pool_busy": busy, "mysql_pool_size": self.settings.pool_size}
+
     async def release(self) -> None:
         if self._probe is not None:
             self._probe.close()

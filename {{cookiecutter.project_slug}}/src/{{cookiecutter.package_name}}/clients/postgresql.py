@@ -77,6 +77,11 @@ class PostgreSQLClient(Client):
             timeout=self.settings.timeout,  # connecting; `connection` bounds the rest
         )
 
+    def stats(self) -> dict[str, int]:
+        pool = self._pool
+        busy = pool.get_size() - pool.get_idle_size() if pool is not None else 0
+        return {"postgresql_pool_busy": busy, "postgresql_pool_size": self.settings.pool_size}
+
     async def release(self) -> None:
         if self._probe is not None:
             with contextlib.suppress(*LOST):
