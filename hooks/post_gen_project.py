@@ -144,7 +144,13 @@ FEATURE_FILES: dict[str, list[str]] = {
         "tests/test_socketio.py",
         "bench/socketio_reader.py",
     ],
-    "docker": ["Dockerfile", "compose.yaml", ".dockerignore", "tests/test_docker.py"],
+    "docker": [
+        "Dockerfile",
+        "compose.yaml",
+        "prometheus.yml",
+        ".dockerignore",
+        "tests/test_docker.py",
+    ],
 }
 BROADCASTERS = {"redis", "rabbitmq"}  # services that fan messages out to every process
 DATABASES = {"postgresql", "mysql"}  # services with a schema: migrations, /items

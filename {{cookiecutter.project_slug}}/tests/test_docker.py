@@ -74,3 +74,16 @@ def test_what_compose_builds_is_restarted_or_runs_once_before_web() -> None:
             assert waits == {"condition": "service_completed_successfully"}, name
         else:
             assert service.get("restart") == "unless-stopped", name
+
+
+def test_prometheus_scrapes_the_metrics_port_that_web_keeps_private() -> None:
+    services = compose()["services"]
+    web, prometheus = services["web"], services["prometheus"]
+    port = web["environment"]["METRICS_PORT"]
+    assert all(str(port) not in published for published in web["ports"])
+    assert prometheus["profiles"] == ["metrics"]  # only with --profile metrics
+    assert re.fullmatch(r"prom/prometheus:v[0-9.]+", prometheus["image"])  # pinned
+    config = yaml.safe_load((ROOT / "prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    assert job["static_configs"] == [{"targets": [f"web:{port}"]}]
+    assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
