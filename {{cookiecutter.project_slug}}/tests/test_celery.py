@@ -101,6 +101,15 @@ def test_worker_defaults_suit_sleeping_tasks() -> None:
     assert conf.worker_prefetch_multiplier == 1
 
 
+def test_the_worker_is_lean_unless_asked() -> None:
+    assert make_celery(CelerySettings.from_env({})).conf.task_track_started is False
+    asked = CelerySettings.from_env({"CELERY_TRACK_STARTED": "true", "CELERY_TASK_LOG": "true"})
+    assert (asked.track_started, asked.task_log) == (True, True)
+    assert make_celery(asked).conf.task_track_started is True
+    with pytest.raises(SettingsError, match="CELERY_PUBLISHER must be one of native, thread"):
+        CelerySettings.from_env({"CELERY_PUBLISHER": "fast"})
+
+
 # -- fast tests: Celery's in-memory broker and a worker thread -------------------------------
 
 MEMORY = CelerySettings(
@@ -230,6 +239,35 @@ class LiveTest(AppTestCase):
                 break
             await asyncio.sleep(0.05)
         assert state == {"id": task_id, "state": "SUCCESS", "result": 42}
+
+    @gen_test(timeout=30)
+    async def test_a_running_task_reads_pending_then_success(self) -> None:
+        """CELERY_TRACK_STARTED is off: no STARTED state, PENDING until the task ends."""
+        task_id = body(await self.post("/tasks/sleep", {"args": [0.5]}))["id"]
+        seen = []
+        for _ in range(100):
+            state = body(await self.get(f"/tasks/{task_id}"))["state"]
+            seen.append(state)
+            if state == "SUCCESS":
+                break
+            await asyncio.sleep(0.05)
+        assert seen[-1] == "SUCCESS"
+        assert set(seen) == {"PENDING", "SUCCESS"}
+
+    @gen_test(timeout=30)
+    async def test_the_worker_logs_no_line_per_task(self) -> None:
+        """CELERY_TASK_LOG is off: the banner and "ready." stay, a task adds no line."""
+        response = await self.post("/tasks/add", {"args": [1, 1], "wait": True})
+        assert response.code == 200
+        output = self.live_worker.log.read_text()
+        assert " ready." in output
+        assert "[tasks]" in output  # the start-up banner
+        assert "] received" not in output
+        assert "] succeeded in" not in output
+
+    @pytest.fixture(autouse=True)
+    def _live(self, live_worker: Worker) -> None:
+        self.live_worker = live_worker
 
     @gen_test(timeout=30)
     async def test_a_task_this_process_never_saw(self) -> None:
@@ -382,7 +420,8 @@ class WorkerDiesTest(AppTestCase):
 
     @gen_test(timeout=90)
     async def test_the_task_is_redelivered_to_the_next_worker(self) -> None:
-        env = {"CELERY_QUEUE": self.queue}
+        # STARTED tells when the first worker has the task: it must die holding it.
+        env = {"CELERY_QUEUE": self.queue, "CELERY_TRACK_STARTED": "true"}
         first = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
         client = self.strategy.client
         task_id = await client.submit(task_name("sleep"), [2], {})
@@ -403,6 +442,43 @@ class WorkerDiesTest(AppTestCase):
                 return state
             await asyncio.sleep(0.1)
         raise AssertionError(f"task {task_id} never reached {wanted} (last: {state})")
+
+
+class WorkerAskedForMoreTest(AppTestCase):
+    """A worker with CELERY_TRACK_STARTED and CELERY_TASK_LOG on: Celery's own defaults."""
+
+    def setUp(self) -> None:
+        require_broker()
+        self.queue = f"{os.environ['CELERY_QUEUE']}-verbose"
+        self.settings_ = dataclasses.replace(LIVE(), queue=self.queue)
+        super().setUp()
+
+    def get_app(self) -> ServiceApp:
+        self.strategy = CeleryStrategy(self.settings_)
+        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
+        return self.app
+
+    @pytest.fixture(autouse=True)
+    def _workers(self, start_worker: type[Worker]) -> None:
+        self.start_worker = start_worker
+
+    @gen_test(timeout=90)
+    async def test_started_shows_and_each_task_is_logged(self) -> None:
+        env = {"CELERY_QUEUE": self.queue, "CELERY_TRACK_STARTED": "true", "CELERY_TASK_LOG": "1"}
+        worker = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
+        task_id = await self.strategy.client.submit(task_name("sleep"), [1], {})
+        states = []
+        for _ in range(100):
+            state = await self.strategy.client.status(task_id)
+            states.append(state.state if state else None)
+            if states[-1] == "SUCCESS":
+                break
+            await asyncio.sleep(0.05)
+        assert "STARTED" in states
+        assert states[-1] == "SUCCESS"
+        output = worker.log.read_text()
+        assert f"[{task_id}] received" in output
+        assert f"[{task_id}] succeeded in" in output
 
 
 class PrivateQueueTest(AppTestCase):
