@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery
 from {{ cookiecutter.package_name }}.celery.client import TaskClient
 from {{ cookiecutter.package_name }}.celery.jobs import task_name
 from {{ cookiecutter.package_name }}.celery.publishers import AmqpPublisher, ThreadPublisher
+from {{ cookiecutter.package_name }}.celery.redis_publisher import RedisPublisher
 from {{ cookiecutter.package_name }}.celery.settings import CelerySettings
 from {{ cookiecutter.package_name }}.celery.waiters import (
     PollingWaiter,
@@ -57,12 +58,16 @@ def test_the_waiter_follows_the_result_backend() -> None:
 
 
 def test_the_publisher_follows_the_broker() -> None:
-    def publisher(broker: str) -> type:
-        settings = CelerySettings(broker_url=broker, result_backend="redis://h:1/1")
+    def publisher(broker: str, chosen: str = "native") -> type:
+        settings = CelerySettings(
+            broker_url=broker, result_backend="redis://h:1/1", publisher=chosen
+        )
         return type(TaskClient(make_celery(settings, web=True), settings).publisher)
 
     assert publisher("amqp://guest:guest@h:1//") is AmqpPublisher
-    assert publisher("redis://h:1/0") is ThreadPublisher
+    assert publisher("redis://h:1/0") is RedisPublisher
+    assert publisher("redis://h:1/0", "thread") is ThreadPublisher
+    assert publisher("sqs://h:1/0") is ThreadPublisher  # any other broker kombu speaks
 
 
 def test_rpc_results_need_a_rabbitmq_broker() -> None:
