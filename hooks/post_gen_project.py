@@ -23,6 +23,7 @@ FEATURE_FILES: dict[str, list[str]] = {
         "tests/test_celery.py",
         "tests/fixtures_celery.py",
         "bench/celery_tasks.py",
+        "bench/saq_reference.py",
     ],
     # celery on a Redis broker: the tests of its LPUSH publisher need Redis
     "celery_redis": ["tests/test_redis_publisher.py"],
