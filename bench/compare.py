@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
@@ -102,27 +103,43 @@ def processes(run: dict[str, Any]) -> str:
     return "" if ratio is None else f"x{ratio:.2f}"
 
 
+CELERY_OTHERS = {
+    "v010": "v0.1.0 settings",
+    "executor": "run_in_executor(result.get)",
+    "polling": "polling",
+    "saq": "saq",
+}
+
+
 def celery_table(results: dict[str, dict[int, dict[str, Any]]], sizes: list[int]) -> str:
-    """Celery's awaiting layer against the usual two ways, same worker, same run."""
+    """Celery's awaiting layer against the other ways to the same result, same run."""
+    others = " | ".join(f"vs {label}" for label in CELERY_OTHERS.values())
+    cpu = " / ".join(["ours", *CELERY_OTHERS])
     lines = [
-        "| broker | round trips/s c=50 / c=200 | vs run_in_executor(result.get) | vs polling "
-        "| web CPU per round trip (c=200): ours / executor / polling | web threads, 200 waiting |",
-        "|---|---|---|---|---|---|",
+        f"| broker | round trips/s c=50 / c=200 | {others} "
+        f"| CPU per round trip, web + worker (c=200): {cpu} "
+        "| run_in_executor(result.get), 200 at once | web threads, 200 waiting |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for strategy, by_size in results.items():
         if not strategy.startswith("celery"):
             continue
         m, r = by_size[sizes[-1]]["medians"], by_size[sizes[-1]]["ratios"]
-        versus = {
-            other: f"x{r[f'celery_vs_{other}_c50']:.2f} / x{r[f'celery_vs_{other}_c200']:.2f}"
-            for other in ("executor", "polling")
-        }
+        versus = " | ".join(
+            f"x{r.get(f'celery_vs_{other}_c50', math.nan):.2f} / "
+            f"x{r.get(f'celery_vs_{other}_c200', math.nan):.2f}"
+            for other in CELERY_OTHERS
+        )
+        spent = " / ".join(
+            f"{m.get(f'celery.{way}_web_ms_c200', math.nan):.2f} + "
+            f"{m.get(f'celery.{way}_worker_ms_c200', math.nan):.2f}"
+            for way in ["ours", *CELERY_OTHERS]
+        )
+        failed = m.get("celery.executor_failed_of_200", math.nan)
         broker = strategy.partition("+")[2]
         lines.append(
             f"| {broker} | {m['celery.ours_c50']:.0f} / {m['celery.ours_c200']:.0f}"
-            f" | {versus['executor']} | {versus['polling']}"
-            f" | {m['celery.ours_cpu_ms_c200']:.2f} / {m['celery.executor_cpu_ms_c200']:.2f} / "
-            f"{m['celery.polling_cpu_ms_c200']:.2f} ms"
+            f" | {versus} | {spent} ms | {failed:.0f} failed or timed out"
             f" | {m['celery.threads_ours']:.0f} / {m['celery.threads_executor']:.0f} |"
         )
     return "\n".join(lines).replace("xnan", "n/a").replace("nan", "n/a")
@@ -226,10 +243,15 @@ def main() -> int:
         text += [
             "## Celery: awaiting a task result",
             "",
-            "HTTP -> task -> result round trips through the generated awaiting layer, against "
-            "`run_in_executor(None, result.get)` and against polling `result.ready()`, with the "
-            f"same worker in the same run (N={args.sizes[-1]} runs). With `rpc://` results "
-            "`result.get()` in a pool thread never returns, so that baseline is not measured.",
+            "HTTP -> no-op task -> result round trips through the generated awaiting layer "
+            "(native publisher, lean worker), against the same project with v0.1.0's settings "
+            "(`CELERY_PUBLISHER=thread`, `CELERY_TRACK_STARTED=true`, `CELERY_TASK_LOG=true`, "
+            "its own web process and worker), `run_in_executor(None, result.get)` and polling "
+            "`result.ready()` (each in a process of its own, against our worker), and saq, an "
+            "asyncio-native queue on the same Redis (when it is installed), all in the same run "
+            f"(N={args.sizes[-1]} runs). With `rpc://` results `result.get()` in a pool thread "
+            "never returns, so that baseline is not measured; with Redis results it is, and its "
+            "failures under 200 concurrent requests are counted.",
             "",
             celery_table(results, args.sizes),
             "",

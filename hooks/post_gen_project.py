@@ -23,7 +23,10 @@ FEATURE_FILES: dict[str, list[str]] = {
         "tests/test_celery.py",
         "tests/fixtures_celery.py",
         "bench/celery_tasks.py",
+        "bench/saq_reference.py",
     ],
+    # celery on a Redis broker: the tests of its LPUSH publisher need Redis
+    "celery_redis": ["tests/test_redis_publisher.py"],
     "async_client": ["src/{package}/async_client.py", "tests/test_async_client.py"],
     # services: a client module and its tests each
     "http": ["src/{package}/clients/http.py", "tests/test_http.py", "tests/fixtures_http.py"],
@@ -180,6 +183,8 @@ def chosen_features(answers: dict[str, object]) -> set[str]:
         features.add("aws")  # the botocore session and settings they share
     if "rabbitmq" in services or answers["async_strategy"] == "celery":
         features.add("amqp")  # aio-pika: the RabbitMQ client, Celery's AMQP publisher
+    if answers["async_strategy"] == "celery" and answers.get("__broker") == "redis":
+        features.add("celery_redis")
     if answers["use_docker"] in (True, "True", "true", "yes", "y"):
         features.add("docker")
     return features

@@ -118,6 +118,20 @@ def test_a_broker_service_brings_long_polling_and_the_amqp_helper() -> None:
     assert post.chosen_features({**answers, "push": "none"}) == {"celery", "amqp", "docker"}
 
 
+def test_only_celery_on_redis_keeps_the_redis_publisher_tests() -> None:
+    post = load_hook("post_gen_project")
+    answers = {"__services": "", "use_docker": False, "push": "none"}
+    on_redis = {**answers, "async_strategy": "celery", "__broker": "redis"}
+    assert "celery_redis" in post.chosen_features(on_redis)
+    assert "tests/test_redis_publisher.py" not in post.unwanted_files(
+        post.chosen_features(on_redis), "pkg"
+    )
+    for strategy, broker in (("celery", "rabbitmq"), ("async_client", "redis")):
+        features = post.chosen_features({**answers, "async_strategy": strategy, "__broker": broker})
+        assert "celery_redis" not in features
+        assert "tests/test_redis_publisher.py" in post.unwanted_files(features, "pkg")
+
+
 def test_pushing_brings_the_channels_with_or_without_a_broker() -> None:
     post = load_hook("post_gen_project")
     answers = {"async_strategy": "coroutine", "__services": "", "use_docker": False}

@@ -69,12 +69,15 @@ class Worker:
             node = f"--hostname=test-{uuid.uuid4().hex[:8]}@%h"
             options = [node, "--without-gossip", "--without-mingle"]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", PACKAGE, "worker", *options],
+                [*self.command(), *options],
                 env={**os.environ, "PYTHONPATH": SRC, **env},
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: `kill` takes its pool too
             )
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", PACKAGE, "worker"]
 
     def output(self) -> str:
         return self.log.read_text()[-3000:]

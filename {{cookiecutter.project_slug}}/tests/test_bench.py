@@ -1,5 +1,6 @@
 {%- set databases = cookiecutter.__services.split(",") | select("in", ["mysql", "postgresql"]) | list -%}
 {%- set pushing = cookiecutter.push != "none" -%}
+{%- set celery = cookiecutter.async_strategy == "celery" -%}
 """The benchmark (bench/): a tiny run end to end, and its wrk plumbing. No timing asserted."""
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
 {%- if pushing %}
     assert results["ratios"]["fan_out_vs_bare"] > 0  # one notify to 20, against bare Tornado's
     assert results["ratios"]["push_messages_vs_bare"] > 0
+{%- endif %}
+{%- if celery %}
+    for other in ("v010", "polling"):  # the same round trip with v0.1.0's settings, polling
+        assert results["ratios"][f"celery_vs_{other}_c50"] > 0
+    assert 0 <= results["medians"]["celery.executor_failed_of_200"] <= 200
 {%- endif %}
 {%- if databases %}
     for database in ["{{ databases | join('", "') }}"]:  # one query, three ways

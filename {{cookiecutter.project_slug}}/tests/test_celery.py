@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery
 from {{ cookiecutter.package_name }}.celery.client import TaskClient
 from {{ cookiecutter.package_name }}.celery.jobs import task_name
 from {{ cookiecutter.package_name }}.celery.publishers import AmqpPublisher, ThreadPublisher
+from {{ cookiecutter.package_name }}.celery.redis_publisher import RedisPublisher
 from {{ cookiecutter.package_name }}.celery.settings import CelerySettings
 from {{ cookiecutter.package_name }}.celery.waiters import (
     PollingWaiter,
@@ -57,12 +58,16 @@ def test_the_waiter_follows_the_result_backend() -> None:
 
 
 def test_the_publisher_follows_the_broker() -> None:
-    def publisher(broker: str) -> type:
-        settings = CelerySettings(broker_url=broker, result_backend="redis://h:1/1")
+    def publisher(broker: str, chosen: str = "native") -> type:
+        settings = CelerySettings(
+            broker_url=broker, result_backend="redis://h:1/1", publisher=chosen
+        )
         return type(TaskClient(make_celery(settings, web=True), settings).publisher)
 
     assert publisher("amqp://guest:guest@h:1//") is AmqpPublisher
-    assert publisher("redis://h:1/0") is ThreadPublisher
+    assert publisher("redis://h:1/0") is RedisPublisher
+    assert publisher("redis://h:1/0", "thread") is ThreadPublisher
+    assert publisher("sqs://h:1/0") is ThreadPublisher  # any other broker kombu speaks
 
 
 def test_rpc_results_need_a_rabbitmq_broker() -> None:
@@ -99,6 +104,17 @@ def test_worker_defaults_suit_sleeping_tasks() -> None:
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
+
+
+def test_the_worker_logs_no_line_per_task_and_tracks_started_unless_told() -> None:
+    default = CelerySettings.from_env({})
+    assert (default.track_started, default.task_log) == (True, False)
+    assert make_celery(default).conf.task_track_started is True
+    asked = CelerySettings.from_env({"CELERY_TRACK_STARTED": "false", "CELERY_TASK_LOG": "true"})
+    assert (asked.track_started, asked.task_log) == (False, True)
+    assert make_celery(asked).conf.task_track_started is False
+    with pytest.raises(SettingsError, match="CELERY_PUBLISHER must be one of native, thread"):
+        CelerySettings.from_env({"CELERY_PUBLISHER": "fast"})
 
 
 # -- fast tests: Celery's in-memory broker and a worker thread -------------------------------
@@ -230,6 +246,35 @@ class LiveTest(AppTestCase):
                 break
             await asyncio.sleep(0.05)
         assert state == {"id": task_id, "state": "SUCCESS", "result": 42}
+
+    @gen_test(timeout=30)
+    async def test_a_running_task_reads_started_then_success(self) -> None:
+        """CELERY_TRACK_STARTED is on: STARTED while the task runs."""
+        task_id = body(await self.post("/tasks/sleep", {"args": [0.5]}))["id"]
+        seen = []
+        for _ in range(100):
+            state = body(await self.get(f"/tasks/{task_id}"))["state"]
+            seen.append(state)
+            if state == "SUCCESS":
+                break
+            await asyncio.sleep(0.05)
+        assert seen[-1] == "SUCCESS"
+        assert "STARTED" in seen
+
+    @gen_test(timeout=30)
+    async def test_the_worker_logs_no_line_per_task(self) -> None:
+        """CELERY_TASK_LOG is off: the banner and "ready." stay, a task adds no line."""
+        response = await self.post("/tasks/add", {"args": [1, 1], "wait": True})
+        assert response.code == 200
+        output = self.live_worker.log.read_text()
+        assert " ready." in output
+        assert "[tasks]" in output  # the start-up banner
+        assert "] received" not in output
+        assert "] succeeded in" not in output
+
+    @pytest.fixture(autouse=True)
+    def _live(self, live_worker: Worker) -> None:
+        self.live_worker = live_worker
 
     @gen_test(timeout=30)
     async def test_a_task_this_process_never_saw(self) -> None:
@@ -382,7 +427,8 @@ class WorkerDiesTest(AppTestCase):
 
     @gen_test(timeout=90)
     async def test_the_task_is_redelivered_to_the_next_worker(self) -> None:
-        env = {"CELERY_QUEUE": self.queue}
+        # STARTED tells when the first worker has the task: it must die holding it.
+        env = {"CELERY_QUEUE": self.queue, "CELERY_TRACK_STARTED": "true"}
         first = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
         client = self.strategy.client
         task_id = await client.submit(task_name("sleep"), [2], {})
@@ -403,6 +449,43 @@ class WorkerDiesTest(AppTestCase):
                 return state
             await asyncio.sleep(0.1)
         raise AssertionError(f"task {task_id} never reached {wanted} (last: {state})")
+
+
+class WorkerAskedForMoreTest(AppTestCase):
+    """A worker told CELERY_TRACK_STARTED=false and CELERY_TASK_LOG=true."""
+
+    def setUp(self) -> None:
+        require_broker()
+        self.queue = f"{os.environ['CELERY_QUEUE']}-verbose"
+        self.settings_ = dataclasses.replace(LIVE(), queue=self.queue)
+        super().setUp()
+
+    def get_app(self) -> ServiceApp:
+        self.strategy = CeleryStrategy(self.settings_)
+        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
+        return self.app
+
+    @pytest.fixture(autouse=True)
+    def _workers(self, start_worker: type[Worker]) -> None:
+        self.start_worker = start_worker
+
+    @gen_test(timeout=90)
+    async def test_pending_until_the_end_and_each_task_is_logged(self) -> None:
+        env = {"CELERY_QUEUE": self.queue, "CELERY_TRACK_STARTED": "false", "CELERY_TASK_LOG": "1"}
+        worker = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
+        task_id = await self.strategy.client.submit(task_name("sleep"), [1], {})
+        states = []
+        for _ in range(100):
+            state = await self.strategy.client.status(task_id)
+            states.append(state.state if state else None)
+            if states[-1] == "SUCCESS":
+                break
+            await asyncio.sleep(0.05)
+        assert set(states) == {"PENDING", "SUCCESS"}
+        assert states[-1] == "SUCCESS"
+        output = worker.log.read_text()
+        assert f"[{task_id}] received" in output
+        assert f"[{task_id}] succeeded in" in output
 
 
 class PrivateQueueTest(AppTestCase):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
@@ -64,6 +66,20 @@ class SmallPoolTest(AppTestCase):
             response = await self.get(f"/primes{query}")
             assert response.code == 400, query
             assert "'below' must be a whole number from 0 to 1000000" in body(response)["error"]
+
+    def test_every_thread_is_started_before_the_first_request(self) -> None:
+        """A burst does not start threads on the loop: they all run from the start."""
+        started = self.strategy.threads._threads  # the pool's own record of its threads
+        assert len(started) == self.threads
+        assert all(thread.is_alive() for thread in started)
+
+    def test_start_threads_is_bounded_when_the_pool_is_smaller(self) -> None:
+        """Asked for more threads than the pool has, it gives up at its timeout."""
+        with ThreadPoolExecutor(2, thread_name_prefix="small") as pool:
+            began = time.monotonic()
+            executor.start_threads(pool, 3, timeout=0.5)
+            assert time.monotonic() - began < 2
+            assert len([t for t in threading.enumerate() if t.name.startswith("small")]) == 2
 
     @gen_test(timeout=30)
     async def test_close_shuts_both_pools_down(self) -> None:

@@ -9,11 +9,14 @@ other request, so it runs on a process pool instead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import math
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -68,6 +71,25 @@ def count_primes(below: int) -> int:
         if sieve[n]:
             sieve[n * n :: n] = bytes(len(range(n * n, below, n)))
     return sum(sieve)
+
+
+def start_threads(pool: ThreadPoolExecutor, count: int, timeout: float = 10.0) -> None:
+    """Start `count` threads of `pool` now instead of one per `submit()` under load.
+
+    ThreadPoolExecutor starts a thread inside `submit()` whenever none is idle:
+    a burst of requests then pays for thread creation on the loop, one request
+    at a time, and every other request (/health) waits behind it. Each no-op job
+    here waits for the others, so no thread is idle when the next is submitted.
+    Bounded: after `timeout` the jobs give up waiting, whatever has started.
+    """
+    together = threading.Barrier(count)
+
+    def wait_for_the_others() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(timeout)
+
+    jobs = [pool.submit(wait_for_the_others) for _ in range(count)]
+    concurrent.futures.wait(jobs, timeout)
 
 
 class SleepHandler(JsonHandler):
@@ -188,6 +210,7 @@ class ExecutorStrategy(Strategy):
     async def start(self) -> None:
         # Created here, in the serving process (after any fork), never shared.
         self._threads = ThreadPoolExecutor(self.pools.threads, thread_name_prefix="blocking")
+        start_threads(self._threads, self.pools.threads)
         self._processes = self._new_process_pool()
 
     def _new_process_pool(self) -> ProcessPoolExecutor:

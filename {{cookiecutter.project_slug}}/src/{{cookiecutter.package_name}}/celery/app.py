@@ -12,6 +12,7 @@ worker reconnects for ever (it is the thing that must survive an outage).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 
 import click
@@ -23,6 +24,8 @@ from .settings import CelerySettings
 
 # Celery's Redis backend minus its blocking per-task SUBSCRIBE (see waiters.py).
 WEB_REDIS_BACKEND = f"{__package__}.waiters:WebRedisBackend"
+# Where the worker's two lines per task come from: "received" and "succeeded in".
+TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
 
 
 def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
@@ -46,7 +49,9 @@ def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
         accept_content=["json"],
         result_expires=3600,
         result_extended=False,
-        task_track_started=True,
+        # STARTED costs the worker a backend write per task and every web process
+        # a message; CELERY_TRACK_STARTED=false saves them.
+        task_track_started=settings.track_started,
         # A task is acknowledged after it ran: a worker that dies mid-task leaves it
         # to be delivered again (tasks must be safe to run twice).
         task_acks_late=True,
@@ -97,10 +102,23 @@ def delete_queue(app: Celery, name: str) -> int:
         return waiting
 
 
+def quiet_task_log(task_log: bool) -> None:
+    """Without CELERY_TASK_LOG, the worker logs a task only when it fails.
+
+    Its start-up banner and "ready." stay. Set before the worker starts: Celery
+    decides once, when it builds its consumer and tracer, whether to log at INFO.
+    """
+    level = logging.NOTSET if task_log else logging.WARNING
+    for name in TASK_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
 @functools.cache
 def worker_app() -> Celery:
     """The worker's app, built on first use from the environment."""
-    return make_celery(CelerySettings.from_env())
+    settings = CelerySettings.from_env()
+    quiet_task_log(settings.task_log)
+    return make_celery(settings)
 
 
 def __getattr__(name: str) -> Celery:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery, states
@@ -18,6 +19,7 @@ from ..settings import SettingsError
 from .errors import BrokerUnavailable, Overloaded, QueueFull, TaskFailed, TaskTimeout
 from .monitor import BrokerMonitor
 from .publishers import AmqpPublisher, BlockingCalls, Publisher, ThreadPublisher
+from .redis_publisher import RedisPublisher
 from .settings import CelerySettings
 from .waiters import PollingWaiter, RedisResultWaiter, ReplyQueueWaiter, ResultWaiter, TaskState
 
@@ -51,18 +53,26 @@ class TaskClient:
         await self.publisher.close()
         self.blocking.close()
 
-    async def call(self, name: str, args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
+    async def call(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Run task `name` and return its result; raise what the task raised.
 
         Raises Overloaded, BrokerUnavailable, TaskTimeout or TaskFailed. A task
-        that times out, or whose caller is cancelled, is revoked.
+        that times out, or whose caller is cancelled, is revoked. `headers` go
+        into the task message's headers (the worker sees them in `task.request`).
         """
         self._admit()
         task_id = str(uuid.uuid4())
         future = self.waiter.expect(task_id)  # listen before publishing
         self.in_flight += 1
         try:
-            await self.publisher.publish(name, args, kwargs, task_id, expires=timeout)
+            await self.publish(name, args, kwargs, task_id, timeout, headers)
             self.counts["published"] += 1
             state = await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -81,7 +91,13 @@ class TaskClient:
             raise TaskFailed(name.rpartition(".")[2], task_id, error)
         return state.result
 
-    async def submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    async def submit(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
         """Publish task `name` and return its id at once.
 
         It never expires: a task handed back by a worker that died must still run
@@ -93,9 +109,25 @@ class TaskClient:
             raise QueueFull(self.monitor.queued)
         task_id = str(uuid.uuid4())
         self.waiter.submitted(task_id)
-        await self.publisher.publish(name, args, kwargs, task_id, expires=None)
+        await self.publish(name, args, kwargs, task_id, None, headers)
         self.counts["published"] += 1
         return task_id
+
+    async def publish(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_id: str,
+        expires: float | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        """Publish; a broker that refused makes the next tasks a 503 at once, not a retry each."""
+        try:
+            await self.publisher.publish(name, args, kwargs, task_id, expires, headers)
+        except BrokerUnavailable as error:
+            self.monitor.broker_down(error.message)
+            raise
 
     async def status(self, task_id: str) -> TaskState | None:
         """What the result backend knows; None when this process cannot know."""
@@ -162,6 +194,16 @@ def connect(
     if settings.broker_url.startswith("amqp"):
         amqp = AmqpPublisher(app, settings.broker_url, settings.queue, settings.publish_timeout)
         publisher = amqp
+    elif settings.broker_url.startswith(("redis://", "rediss://")) and (
+        settings.publisher == "native"
+    ):
+        publisher = RedisPublisher(
+            app,
+            settings.broker_url,
+            settings.queue,
+            settings.publish_timeout,
+            settings.publish_connections,
+        )
     else:
         publisher = ThreadPublisher(app, settings.publish_threads, settings.publish_timeout)
     backend = settings.result_backend

@@ -20,6 +20,14 @@ class Overloaded(ApiError):
         super().__init__(503, f"too busy: {reason}", {"Retry-After": "1"})
 
 
+class PublishersBusy(ApiError):
+    """Every broker connection of this process is busy publishing: 503, retry soon."""
+
+    def __init__(self, waited: float) -> None:
+        reason = f"no broker connection free within {waited:g} s (CELERY_PUBLISH_CONNECTIONS)"
+        super().__init__(503, f"too busy: {reason}", {"Retry-After": "1"})
+
+
 class QueueFull(ApiError):
     """More tasks wait in the queue than CELERY_MAX_QUEUED: 503, retry later."""
 

@@ -61,6 +61,12 @@ class BrokerMonitor:
                 log.info("broker reachable; %d task(s) queued", self.queued)
             self.broker_up = True
 
+    def broker_down(self, reason: str) -> None:
+        """A publish just failed: refuse new tasks at once until the next check sees it up."""
+        if self.broker_up:
+            log.warning("broker unreachable: %s", reason)
+        self.broker_up = self.workers_up = False
+
     async def check_workers(self) -> None:
         if not self.broker_up:
             self.workers_up = False

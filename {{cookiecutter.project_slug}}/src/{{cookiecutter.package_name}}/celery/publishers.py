@@ -5,6 +5,9 @@
   two instead of freezing the loop.
 - AmqpPublisher (RabbitMQ): fully asynchronous with aio-pika and publisher
   confirms, building the message with Celery's own `create_task_message`.
+- RedisPublisher (Redis, redis_publisher.py): one awaited LPUSH of kombu's
+  own message on redis.asyncio.
+Every `publish` takes `headers`, merged into the task message's headers.
 `BlockingCalls` runs Celery's other blocking calls (revoke, a broker ping, a
 result poll) on threads of their own, so they never queue behind publishing.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -69,6 +72,7 @@ class Publisher(Protocol):
         kwargs: dict[str, Any],
         task_id: str,
         expires: float | None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Hand the task to the broker, or raise BrokerUnavailable."""
 
@@ -97,10 +101,12 @@ class ThreadPublisher:
         kwargs: dict[str, Any],
         task_id: str,
         expires: float | None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        options = {"headers": dict(headers)} if headers else {}
         try:
             await self.calls.run(
-                self.app.send_task, name, args, kwargs, task_id=task_id, expires=expires
+                self.app.send_task, name, args, kwargs, task_id=task_id, expires=expires, **options
             )
         except BrokerUnavailable:
             raise
@@ -181,6 +187,7 @@ class AmqpPublisher:
         kwargs: dict[str, Any],
         task_id: str,
         expires: float | None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if self.channel is None or self.channel.is_closed:
             raise BrokerUnavailable("not connected to the broker")
@@ -188,13 +195,14 @@ class AmqpPublisher:
             task_id, name, args, kwargs, expires=expires, reply_to=self.reply_to or None
         )
         content_type, encoding, body = serialization.dumps(message.body, serializer="json")
-        headers = {k: list(v) if isinstance(v, tuple) else v for k, v in message.headers.items()}
+        merged = {**message.headers, **(headers or {})}
+        amqp_headers = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
         try:
             async with asyncio.timeout(self.timeout):
                 await self.channel.default_exchange.publish(
                     aio_pika.Message(
                         body.encode() if isinstance(body, str) else body,
-                        headers=headers,
+                        headers=amqp_headers,
                         content_type=content_type,
                         content_encoding=encoding,
                         correlation_id=task_id,

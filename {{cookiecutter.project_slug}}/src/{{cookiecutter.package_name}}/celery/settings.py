@@ -7,11 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import Self
 
-from ..settings import SettingsError, read_number
+from ..settings import SettingsError, read_bool, read_number
 
 # threads: sleeping and I/O-bound tasks; prefork: CPU-bound ones, and hard time
 # limits; solo: one task at a time, for debugging.
 WORKER_POOLS = ("threads", "prefork", "solo")
+# native: one awaited LPUSH on redis.asyncio (a Redis broker; RabbitMQ always
+# publishes with aio-pika); thread: Celery's own `send_task` on a few threads.
+PUBLISHERS = ("native", "thread")
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 {%- if cookiecutter.__broker == "redis" %}
@@ -36,6 +39,10 @@ class CelerySettings:
     result_timeout: float = 10.0
     publish_timeout: float = 5.0
     publish_threads: int = 4
+    publisher: str = "native"
+    # Redis connections the native publisher keeps; a publish waits for one at
+    # most publish_timeout / 2, then answers 503.
+    publish_connections: int = 8
     max_in_flight: int = 1000
     # Tasks started without waiting for them may queue up to this many.
     max_queued: int = 10_000
@@ -45,6 +52,12 @@ class CelerySettings:
     # after this long; a task running longer than this would be delivered twice.
     visibility_timeout: float = 600.0
     task_time_limit: float = 300.0
+    # The worker records STARTED in the result backend (GET /tasks/<id> shows it)
+    # at the cost of a write per task and a message to every web process. On: with
+    # it off, a threads worker at a concurrency of hundreds stalled (see README).
+    track_started: bool = True
+    # The worker logs two lines per task (received, succeeded) at INFO.
+    task_log: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -53,6 +66,10 @@ class CelerySettings:
         if pool not in WORKER_POOLS:
             choices = ", ".join(WORKER_POOLS)
             raise SettingsError(f"CELERY_WORKER_POOL must be one of {choices}, got {pool!r}")
+        publisher = env.get("CELERY_PUBLISHER", cls.publisher)
+        if publisher not in PUBLISHERS:
+            choices = ", ".join(PUBLISHERS)
+            raise SettingsError(f"CELERY_PUBLISHER must be one of {choices}, got {publisher!r}")
         settings = cls(
             broker_url=env.get("CELERY_BROKER_URL") or cls.broker_url,
             result_backend=env.get("CELERY_RESULT_BACKEND") or cls.result_backend,
@@ -66,6 +83,10 @@ class CelerySettings:
             ),
             publish_threads=read_number(
                 env, "CELERY_PUBLISH_THREADS", cls.publish_threads, int, 1, 64
+            ),
+            publisher=publisher,
+            publish_connections=read_number(
+                env, "CELERY_PUBLISH_CONNECTIONS", cls.publish_connections, int, 1, 1024
             ),
             max_in_flight=read_number(
                 env, "CELERY_MAX_IN_FLIGHT", cls.max_in_flight, int, 1, 1_000_000
@@ -81,6 +102,8 @@ class CelerySettings:
             task_time_limit=read_number(
                 env, "CELERY_TASK_TIME_LIMIT", cls.task_time_limit, float, 1.0, 86400.0
             ),
+            track_started=read_bool(env, "CELERY_TRACK_STARTED", cls.track_started),
+            task_log=read_bool(env, "CELERY_TASK_LOG", cls.task_log),
         )
         return settings.validated()
 
