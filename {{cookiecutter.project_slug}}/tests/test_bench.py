@@ -98,3 +98,19 @@ def test_asking_for_wrk_without_it_says_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "wrk is not installed (apt-get install wrk)" in done.stderr
     assert "--load-generator python" in done.stderr
+
+
+def test_the_telemetry_cost_is_measured_as_ratios() -> None:
+    command = ["bench.telemetry_cost", "--rounds", "1", "--duration", "0.5", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", *command, "--connections", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": "src"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) >= {"on_vs_off_rps", "on_vs_bare_rps", "on_vs_off_p99"}
+    assert all(value > 0 for value in result.values())

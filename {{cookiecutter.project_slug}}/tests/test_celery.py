@@ -488,6 +488,41 @@ class WorkerAskedForMoreTest(AppTestCase):
         assert f"[{task_id}] succeeded in" in output
 
 
+class RequestIdTest(AppTestCase):
+    """The id a client sends reaches the log lines of the task its request started."""
+
+    def setUp(self) -> None:
+        require_broker()
+        self.queue = f"{os.environ['CELERY_QUEUE']}-traced"
+        self.settings_ = dataclasses.replace(LIVE(), queue=self.queue)
+        super().setUp()
+
+    def get_app(self) -> ServiceApp:
+        self.strategy = CeleryStrategy(self.settings_)
+        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
+        return self.app
+
+    @pytest.fixture(autouse=True)
+    def _workers(self, start_worker: type[Worker]) -> None:
+        self.start_worker = start_worker
+
+    @gen_test(timeout=90)
+    async def test_a_json_log_line_of_the_task_carries_the_request_id(self) -> None:
+        env = {"CELERY_QUEUE": self.queue, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+        worker = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
+        sent = {"X-Request-ID": "checkout-4711"}
+        response = await self.get("/sleep?seconds=0.1", headers=sent)
+        assert response.code == 200
+        assert response.headers["X-Request-ID"] == "checkout-4711"
+        printed = worker.log.read_text().splitlines()
+        lines = [json.loads(line) for line in printed if line.startswith("{")]
+        [sleeping] = [line for line in lines if line["message"] == "sleeping 0.1 s"]
+        assert sleeping["request_id"] == "checkout-4711"
+        assert sleeping["logger"] == f"{PACKAGE}.celery.jobs"
+        await asyncio.to_thread(worker.stop)
+        delete_queue(self.strategy.client.app, self.queue)
+
+
 class PrivateQueueTest(AppTestCase):
     """The live broker, on a queue of this test's own that no worker consumes."""
 

@@ -16,9 +16,12 @@ import logging
 from collections.abc import Sequence
 
 import click
-from celery import Celery
+from celery import Celery, Task, signals
 from celery.bin.celery import celery as celery_command
 
+from ..settings import Settings
+from ..telemetry import errors, tracing
+from ..telemetry.logs import REQUEST_ID, configure_logging
 from .jobs import JOBS, task_name
 from .settings import CelerySettings
 
@@ -118,7 +121,33 @@ def worker_app() -> Celery:
     """The worker's app, built on first use from the environment."""
     settings = CelerySettings.from_env()
     quiet_task_log(settings.task_log)
+    observe_tasks()
     return make_celery(settings)
+
+
+def observe_tasks() -> None:
+    """The worker logs as the web process does (LOG_FORMAT, request ids), and traces
+    and reports errors when asked (see telemetry/)."""
+    signals.setup_logging.connect(use_our_logging, weak=False)
+    signals.task_prerun.connect(task_started, weak=False)
+    signals.task_postrun.connect(task_ended, weak=False)
+    tracing.start()
+    errors.start()
+
+
+def use_our_logging(**_: object) -> None:
+    """Connected, this replaces Celery's own logging set-up."""
+    config = Settings.from_env()
+    configure_logging(config.log_level, config.log_format)
+
+
+def task_started(task: Task, **_: object) -> None:  # type: ignore[type-arg]
+    """The task's log lines carry the id of the request that published it."""
+    REQUEST_ID.set(str(getattr(task.request, "request_id", None) or "-"))
+
+
+def task_ended(**_: object) -> None:
+    REQUEST_ID.set("")  # a pool thread's next task may come from no request
 
 
 def __getattr__(name: str) -> Celery:

@@ -16,6 +16,7 @@ from typing import Any
 from celery import Celery, states
 
 from ..settings import SettingsError
+from ..telemetry.logs import REQUEST_ID
 from .errors import BrokerUnavailable, Overloaded, QueueFull, TaskFailed, TaskTimeout
 from .monitor import BrokerMonitor
 from .publishers import AmqpPublisher, BlockingCalls, Publisher, ThreadPublisher
@@ -123,6 +124,9 @@ class TaskClient:
         headers: Mapping[str, str] | None,
     ) -> None:
         """Publish; a broker that refused makes the next tasks a 503 at once, not a retry each."""
+        request_id = REQUEST_ID.get()
+        if request_id:  # the worker puts it on the task's log lines
+            headers = {"request_id": request_id, **(headers or {})}
         try:
             await self.publisher.publish(name, args, kwargs, task_id, expires, headers)
         except BrokerUnavailable as error:

@@ -7,6 +7,7 @@ outside. A revoked job stops at its next check, and its state is REVOKED.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from celery import Task, states
 from celery.exceptions import Ignore
 from celery.worker.state import revoked as revoked_ids
 
+log = logging.getLogger(__name__)
 CHECK_EVERY = 0.1  # seconds between a long job's checks for revocation
 
 
@@ -31,6 +33,7 @@ def stop_if_revoked(task: Task) -> None:  # type: ignore[type-arg]
 
 def sleep(task: Task, seconds: float) -> float:  # type: ignore[type-arg]
     """The tutorial's slow job: stands for any work that takes `seconds`."""
+    log.info("sleeping %g s", seconds)  # with the id of the request that asked for it
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, CHECK_EVERY))
