@@ -1,8 +1,8 @@
 """What metrics and JSON logs cost: `python -m bench.telemetry_cost`.
 
-The same service twice, telemetry off (METRICS=false, access lines not written)
-and on (METRICS=true, LOG_FORMAT=json, an access line per request written to a
-file), and a bare Tornado hello-world, each driven in turn for several rounds:
+The same service three times: telemetry off (METRICS=false, access lines not
+written), metrics only, and both on (METRICS=true, LOG_FORMAT=json, an access
+line per request written to a file); and a bare Tornado hello-world, each driven in turn for several rounds:
 `/health` requests/s and the p99 of a probe timed meanwhile, reported as ratios
 within each round (shared machines are noisy: ratios of one round hold).
 """
@@ -22,6 +22,7 @@ from .processes import free_port, running, serve_command
 
 SETUPS = {
     "off": {"METRICS": "false", "LOG_LEVEL": "WARNING"},
+    "metrics": {"METRICS": "true", "LOG_LEVEL": "WARNING"},
     "on": {"METRICS": "true", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"},
 }
 
@@ -59,6 +60,7 @@ def ratios(rounds: list[dict[str, dict[str, float]]]) -> dict[str, float]:
         return statistics.median(r[of][key] / r[over][key] for r in rounds)
 
     return {
+        "metrics_vs_off_rps": median("metrics", "off", "rps"),
         "on_vs_off_rps": median("on", "off", "rps"),
         "off_vs_bare_rps": median("off", "bare", "rps"),
         "on_vs_bare_rps": median("on", "bare", "rps"),
@@ -83,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    print(f"/health req/s, metrics on vs off: x{result['metrics_vs_off_rps']:.2f}")
     print(f"/health req/s, metrics + JSON logs on vs off: x{result['on_vs_off_rps']:.2f}")
     print(
         f"/health req/s vs bare hello-world: off x{result['off_vs_bare_rps']:.2f}, "
