@@ -112,8 +112,10 @@ async def idle_probe(port: int, path: str, seconds: float = 1.0) -> dict[str, fl
     return probe.summary()
 
 
-async def requests_per_second(port: int, path: str, connections: int, seconds: float) -> float:
-    """Requests answered per second by `connections` keep-alive clients."""
+async def requests_per_second(
+    port: int, path: str, connections: int, seconds: float, counted: tuple[int, ...] = (200,)
+) -> float:
+    """Requests answered (with a status in `counted`) per second by `connections` clients."""
     deadline = time.perf_counter() + seconds
     request = f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
 
@@ -124,7 +126,7 @@ async def requests_per_second(port: int, path: str, connections: int, seconds: f
             while time.perf_counter() < deadline:
                 writer.write(request)
                 async with asyncio.timeout(30):
-                    done += await read_response(reader) == 200
+                    done += await read_response(reader) in counted
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the server gave up on this connection: count what it answered
         finally:

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import json
+{%- if celery and cookiecutter.__broker == "rabbitmq" %}
+import math
+{%- endif %}
 import os
 import shutil
 import subprocess
@@ -56,7 +59,12 @@ def test_the_benchmark_runs_end_to_end(tmp_path: Path) -> None:
 {%- if celery %}
     for other in ("v010", "polling"):  # the same round trip with v0.1.0's settings, polling
         assert results["ratios"][f"celery_vs_{other}_c50"] > 0
+{%- if cookiecutter.__broker == "rabbitmq" %}
+    # rpc:// results: result.get() in a pool thread never returns, so it is not run.
+    assert math.isnan(results["medians"]["celery.executor_failed_of_200"])
+{%- else %}
     assert 0 <= results["medians"]["celery.executor_failed_of_200"] <= 200
+{%- endif %}
 {%- endif %}
 {%- if databases %}
     for database in ["{{ databases | join('", "') }}"]:  # one query, three ways
