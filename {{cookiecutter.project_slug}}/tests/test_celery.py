@@ -451,12 +451,14 @@ class WorkerDiesTest(AppTestCase):
         raise AssertionError(f"task {task_id} never reached {wanted} (last: {state})")
 
 
-class WorkerAskedForMoreTest(AppTestCase):
-    """A worker told CELERY_TRACK_STARTED=false and CELERY_TASK_LOG=true."""
+class OwnWorkerTestCase(AppTestCase):
+    """The app on a queue of its own (`queue_suffix`), for a worker the test starts."""
+
+    queue_suffix = "own"
 
     def setUp(self) -> None:
         require_broker()
-        self.queue = f"{os.environ['CELERY_QUEUE']}-verbose"
+        self.queue = f"{os.environ['CELERY_QUEUE']}-{self.queue_suffix}"
         self.settings_ = dataclasses.replace(LIVE(), queue=self.queue)
         super().setUp()
 
@@ -468,6 +470,12 @@ class WorkerAskedForMoreTest(AppTestCase):
     @pytest.fixture(autouse=True)
     def _workers(self, start_worker: type[Worker]) -> None:
         self.start_worker = start_worker
+
+
+class WorkerAskedForMoreTest(OwnWorkerTestCase):
+    """A worker told CELERY_TRACK_STARTED=false and CELERY_TASK_LOG=true."""
+
+    queue_suffix = "verbose"
 
     @gen_test(timeout=90)
     async def test_pending_until_the_end_and_each_task_is_logged(self) -> None:
@@ -488,23 +496,10 @@ class WorkerAskedForMoreTest(AppTestCase):
         assert f"[{task_id}] succeeded in" in output
 
 
-class RequestIdTest(AppTestCase):
+class RequestIdTest(OwnWorkerTestCase):
     """The id a client sends reaches the log lines of the task its request started."""
 
-    def setUp(self) -> None:
-        require_broker()
-        self.queue = f"{os.environ['CELERY_QUEUE']}-traced"
-        self.settings_ = dataclasses.replace(LIVE(), queue=self.queue)
-        super().setUp()
-
-    def get_app(self) -> ServiceApp:
-        self.strategy = CeleryStrategy(self.settings_)
-        self.app = make_app(Settings(sleep_max_seconds=5), self.strategy)
-        return self.app
-
-    @pytest.fixture(autouse=True)
-    def _workers(self, start_worker: type[Worker]) -> None:
-        self.start_worker = start_worker
+    queue_suffix = "traced"
 
     @gen_test(timeout=90)
     async def test_a_json_log_line_of_the_task_carries_the_request_id(self) -> None:
