@@ -334,7 +334,7 @@ class LiveTest(AppTestCase):
         assert [r.code for r in responses] == [200] * 50
         assert elapsed < 0.5 * 6, f"50 tasks took {elapsed:.2f} s (25 s one after another)"
         assert health.code == 200
-        assert health_took < 0.5
+        assert health_took < 2  # a blocked loop would hold it for seconds of tasks
         # No thread per waiting request: 4 publish threads, 2 for other blocking calls
         # (the broker ping), plus asyncio's default pool (at most 6 here) where the
         # test client resolves "localhost".

@@ -60,7 +60,9 @@ class LongPollTest(LongPollTestCase):
             started = time.monotonic()
             health = await self.get("/health")
             assert health.code == 200
-            assert time.monotonic() - started < 0.5
+            # A loop held by the waiters would answer after their 40 s timeout; 2 s is
+            # the margin a busy CI machine needs for /health's own checks.
+            assert time.monotonic() - started < 2
             await self.notify("crowd", {"n": 1})
             responses = await asyncio.gather(*requests)
         finally:  # a failure above leaves no request behind to fail later, unseen

@@ -236,7 +236,7 @@ class ScriptTest(ProgramTestCase):
         responses = await runs
         assert [response.code for response in responses] == [200] * 10
         assert health.code == 200
-        assert health_took < 0.5, f"/health took {health_took:.2f} s during the runs"
+        assert health_took < 2, f"/health took {health_took:.2f} s during the runs"
         assert time.monotonic() - begun < 3  # one after the other: 5 s
 
     @gen_test(timeout=60)
