@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -57,11 +56,14 @@ class Relay(Proxy):
             await super()._connect(reader, writer)
             return
         self.writers.add(writer)
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        try:
             await reader.readuntil(b"\r\n\r\n")
             if self.mode == "garble":
                 writer.write(b"this is not HTTP\r\n\r\n")
                 await writer.drain()
             await reader.read()  # until the client gives up
-        writer.transport.abort()
-        self.writers.discard(writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # the client gave up first
+        finally:
+            writer.transport.abort()
+            self.writers.discard(writer)

@@ -60,10 +60,14 @@ class Elsewhere(tornado.web.RequestHandler):
 
 
 async def answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.readuntil(b"\r\n\r\n")
-    writer.write(b"this is not HTTP\r\n\r\n")
-    await writer.drain()
-    writer.close()
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"this is not HTTP\r\n\r\n")
+        await writer.drain()
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        pass  # the client left before its request was read: nothing to answer
+    finally:
+        writer.close()
 
 
 def serve_upstream() -> tuple[str, str]:

@@ -307,23 +307,30 @@ class Proxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Both ends are closed here whatever ends the pipe, cancellation included: a
+        # socket left to the garbage collector is a ResourceWarning in a later test.
+        ends = {writer}
+        self.writers.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            ends.add(upstream_writer)
+            self.writers.add(upstream_writer)
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            )
         except OSError:
-            writer.transport.abort()
-            return
-        self.writers |= {writer, upstream_writer}
-        await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
-        )
+            pass  # the upstream is down: the client sees its connection dropped
+        finally:
+            for end in ends:
+                end.transport.abort()
+                self.writers.discard(end)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
-        writer.transport.abort()
-        self.writers.discard(writer)
+        writer.transport.abort()  # the other way ends too
 
 
 class ProxiedAppTestCase(AppTestCase):

@@ -201,7 +201,7 @@ class JsonHandler(tornado.web.RequestHandler):
     application: BaseApp
 
     def initialize(self) -> None:
-        self._waits: set[asyncio.Future[Any]] = set()
+        self._waits: set[asyncio.Task[Any]] = set()  # tasks inside `wait` now
         self._client_gone = False
         self._stopped = False
 
@@ -215,14 +215,17 @@ class JsonHandler(tornado.web.RequestHandler):
         # As in Tornado's chat demo: a client that left releases what it waits for.
         self.application.request_ended(self)
         self._client_gone = True
-        for waiting in self._waits:
-            waiting.cancel()
+        self._cancel_waits()
 
     def stop_waiting(self) -> None:
         """Cancel this request's waits so that it answers 503 (see BaseApp.stop_waiting)."""
         self._stopped = True
-        for waiting in self._waits:
-            waiting.cancel()
+        self._cancel_waits()
+
+    def _cancel_waits(self) -> None:
+        for task in self._waits:
+            if not task.cancelling():  # once: `wait` takes back one cancellation
+                task.cancel()
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -288,21 +291,26 @@ class JsonHandler(tornado.web.RequestHandler):
 
         Timeout: 504 naming `what`. Client gone: the wait is cancelled, so whatever
         it holds (a timer, a pool slot, a broker subscription) is released now.
+        The awaitable runs in the caller's own task under `asyncio.timeout`, and a
+        client that leaves cancels that task: no task and timer of its own per
+        request, as `asyncio.wait_for` would make.
         """
-        future = asyncio.ensure_future(awaitable)
-        self._waits.add(future)
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("wait() runs inside a task")
+        self._waits.add(task)
         try:
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await awaitable
         except TimeoutError:
             raise WaitTimedOut(what, timeout) from None
         except asyncio.CancelledError:
-            if self._client_gone:
-                raise ClientGone() from None
-            if self._stopped:
-                raise ShuttingDown() from None
-            raise  # the server itself is cancelling us: let it
+            if not (self._client_gone or self._stopped):
+                raise  # the server itself is cancelling us: let it
+            task.uncancel()  # the cancellation was ours (_cancel_waits): it ends here
+            raise ClientGone() if self._client_gone else ShuttingDown() from None
         finally:
-            self._waits.discard(future)
+            self._waits.discard(task)
 
 
 class NotFoundHandler(JsonHandler):

@@ -122,6 +122,7 @@ class RabbitMQClient(Client):
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)
         if self.connection is not None:
+            self.connection.close_callbacks.discard(self._on_lost)  # closed, not lost
             await self._close_connection(self.connection)
         self.connection = self.channel = None
 

@@ -93,6 +93,7 @@ class SubprocessClient(Client):
         self.argument = re.compile(settings.argument_pattern)
         self.slots = asyncio.Semaphore(settings.max_running)
         self.running: set[int] = set()  # process group ids, for the tests and for shutdown
+        self.reaping: set[asyncio.Future[None]] = set()  # exits not yet collected
         self.workdir: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
@@ -109,6 +110,8 @@ class SubprocessClient(Client):
     async def release(self) -> None:
         for group in list(self.running):
             kill_group(group)
+        if self.reaping:  # killed: their exits come within moments
+            await asyncio.wait(self.reaping, timeout=5)
         if self.workdir is not None:
             self.workdir.cleanup()
             self.workdir = None
@@ -182,7 +185,10 @@ class SubprocessClient(Client):
             # turn, so not within these microseconds.)
             kill_group(process.pid)
             self.running.discard(process.pid)
-            await asyncio.shield(reap(process))  # whatever happened, even if cancelled
+            reaper = asyncio.ensure_future(reap(process))
+            self.reaping.add(reaper)  # a cancelled run's exit is still collected,
+            reaper.add_done_callback(self.reaping.discard)  # and `release` waits for it
+            await asyncio.shield(reaper)
         status = process.returncode
         return Outcome(
             exit_status=status if status is not None and status >= 0 else None,
