@@ -23,7 +23,7 @@ from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
 from {{ cookiecutter.package_name }}.celery import CeleryStrategy
-from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery
+from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery, share_result_backend
 from {{ cookiecutter.package_name }}.celery.client import TaskClient
 from {{ cookiecutter.package_name }}.celery.jobs import task_name
 from {{ cookiecutter.package_name }}.celery.publishers import AmqpPublisher, ThreadPublisher
@@ -115,6 +115,27 @@ def test_the_worker_logs_no_line_per_task_and_tracks_started_unless_told() -> No
     assert make_celery(asked).conf.task_track_started is False
     with pytest.raises(SettingsError, match="CELERY_PUBLISHER must be one of native, thread"):
         CelerySettings.from_env({"CELERY_PUBLISHER": "fast"})
+
+
+def test_the_worker_shares_one_result_backend_sized_for_its_threads() -> None:
+    """Celery's default, a backend per thread built on its first use, stalled a threads
+    worker: with task_track_started off, a burst's 300 threads all built theirs (each
+    scanning every package's entry points) when their tasks ended, at once."""
+    from celery import signals
+
+    app = make_celery(CelerySettings.from_env({}))  # Redis results
+    share_result_backend(app)
+    signals.worker_init.send(sender=mock.Mock(concurrency=300))  # no connection is made
+    built = app.backend
+    assert isinstance(built, RedisBackend)
+    assert app.conf.result_backend_thread_safe is True
+    seen: list[Any] = []
+    thread = threading.Thread(target=lambda: seen.append(app.backend))
+    thread.start()
+    thread.join()
+    assert seen == [built]  # a pool thread uses the main thread's backend
+    # Room for every thread at once: redis-py 8's pool raises past 100 by default.
+    assert built.client.connection_pool.max_connections >= 301
 
 
 # -- fast tests: Celery's in-memory broker and a worker thread -------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import click
 from celery import Celery, Task, signals
@@ -122,7 +123,34 @@ def worker_app() -> Celery:
     settings = CelerySettings.from_env()
     quiet_task_log(settings.task_log)
     observe_tasks()
-    return make_celery(settings)
+    app = make_celery(settings)
+    if settings.result_backend.startswith(("redis://", "rediss://")):
+        share_result_backend(app)
+    return app
+
+
+def share_result_backend(app: Celery) -> None:
+    """One result backend for all the pool's threads, built before they start.
+
+    Celery builds a backend per thread by default, on the thread's first use,
+    and each build scans every installed package's entry points. With
+    task_track_started off that first use is a task's end: a burst's threads
+    all built theirs at once, fighting over the GIL, and a threads worker at a
+    concurrency of 300 stalled for seconds to tens of seconds (and missed
+    `inspect`). A Redis backend is safe to share: redis-py's connection pool is
+    thread-safe. (A task waiting on another task's result with `.get()` would
+    share its pub/sub connection: tasks should not do that anyway.)
+    """
+    app.conf.result_backend_thread_safe = True
+
+    def build(sender: Any, **_: object) -> None:
+        # Every pool thread may need a connection at once, the main thread one
+        # more: past max_connections (redis-py 8's default: 100) the pool raises.
+        needed = sender.concurrency + 1
+        app.conf.redis_max_connections = max(app.conf.redis_max_connections or 0, needed)
+        app.backend  # noqa: B018  built here, in the worker's main thread (even with --quiet)
+
+    signals.worker_init.connect(build, weak=False)
 
 
 def observe_tasks() -> None:
