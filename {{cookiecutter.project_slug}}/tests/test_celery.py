@@ -15,7 +15,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from celery import Celery
+from celery import Celery, signals
 from celery.backends.redis import RedisBackend
 from celery.contrib.testing.worker import start_worker as start_worker_thread
 from tornado.httpclient import HTTPResponse
@@ -106,13 +106,13 @@ def test_worker_defaults_suit_sleeping_tasks() -> None:
     assert conf.worker_prefetch_multiplier == 1
 
 
-def test_the_worker_logs_no_line_per_task_and_tracks_started_unless_told() -> None:
+def test_the_worker_logs_no_line_per_task_nor_started_unless_told() -> None:
     default = CelerySettings.from_env({})
-    assert (default.track_started, default.task_log) == (True, False)
-    assert make_celery(default).conf.task_track_started is True
-    asked = CelerySettings.from_env({"CELERY_TRACK_STARTED": "false", "CELERY_TASK_LOG": "true"})
-    assert (asked.track_started, asked.task_log) == (False, True)
-    assert make_celery(asked).conf.task_track_started is False
+    assert (default.track_started, default.task_log) == (False, False)
+    assert make_celery(default).conf.task_track_started is False
+    asked = CelerySettings.from_env({"CELERY_TRACK_STARTED": "true", "CELERY_TASK_LOG": "true"})
+    assert (asked.track_started, asked.task_log) == (True, True)
+    assert make_celery(asked).conf.task_track_started is True
     with pytest.raises(SettingsError, match="CELERY_PUBLISHER must be one of native, thread"):
         CelerySettings.from_env({"CELERY_PUBLISHER": "fast"})
 
@@ -121,9 +121,8 @@ def test_the_worker_shares_one_result_backend_sized_for_its_threads() -> None:
     """Celery's default, a backend per thread built on its first use, stalled a threads
     worker: with task_track_started off, a burst's 300 threads all built theirs (each
     scanning every package's entry points) when their tasks ended, at once."""
-    from celery import signals
-
-    app = make_celery(CelerySettings.from_env({}))  # Redis results
+    redis_results = {"CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1"}
+    app = make_celery(CelerySettings.from_env(redis_results))
     share_result_backend(app)
     signals.worker_init.send(sender=mock.Mock(concurrency=300))  # no connection is made
     built = app.backend
@@ -269,8 +268,8 @@ class LiveTest(AppTestCase):
         assert state == {"id": task_id, "state": "SUCCESS", "result": 42}
 
     @gen_test(timeout=30)
-    async def test_a_running_task_reads_started_then_success(self) -> None:
-        """CELERY_TRACK_STARTED is on: STARTED while the task runs."""
+    async def test_a_running_task_reads_pending_then_success(self) -> None:
+        """CELERY_TRACK_STARTED is off: no STARTED, PENDING until the task ends."""
         task_id = body(await self.post("/tasks/sleep", {"args": [0.5]}))["id"]
         seen = []
         for _ in range(100):
@@ -279,8 +278,8 @@ class LiveTest(AppTestCase):
             if state == "SUCCESS":
                 break
             await asyncio.sleep(0.05)
+        assert set(seen) == {"PENDING", "SUCCESS"}
         assert seen[-1] == "SUCCESS"
-        assert "STARTED" in seen
 
     @gen_test(timeout=30)
     async def test_the_worker_logs_no_line_per_task(self) -> None:
@@ -494,13 +493,13 @@ class OwnWorkerTestCase(AppTestCase):
 
 
 class WorkerAskedForMoreTest(OwnWorkerTestCase):
-    """A worker told CELERY_TRACK_STARTED=false and CELERY_TASK_LOG=true."""
+    """A worker told CELERY_TRACK_STARTED=true and CELERY_TASK_LOG=true."""
 
     queue_suffix = "verbose"
 
     @gen_test(timeout=90)
-    async def test_pending_until_the_end_and_each_task_is_logged(self) -> None:
-        env = {"CELERY_QUEUE": self.queue, "CELERY_TRACK_STARTED": "false", "CELERY_TASK_LOG": "1"}
+    async def test_started_while_it_runs_and_each_task_is_logged(self) -> None:
+        env = {"CELERY_QUEUE": self.queue, "CELERY_TRACK_STARTED": "true", "CELERY_TASK_LOG": "1"}
         worker = await asyncio.to_thread(lambda: self.start_worker(**env).wait_until_ready())
         task_id = await self.strategy.client.submit(task_name("sleep"), [1], {})
         states = []
@@ -510,7 +509,7 @@ class WorkerAskedForMoreTest(OwnWorkerTestCase):
             if states[-1] == "SUCCESS":
                 break
             await asyncio.sleep(0.05)
-        assert set(states) == {"PENDING", "SUCCESS"}
+        assert "STARTED" in states
         assert states[-1] == "SUCCESS"
         output = worker.log.read_text()
         assert f"[{task_id}] received" in output

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
+from unittest import mock
 
 import pytest
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.simple_httpclient import HTTPTimeoutError
 from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.app import make_app
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.web import BaseApp, ClientGone, JsonHandler, ShuttingDown
 
 from .support import AppTestCase, body
 
@@ -105,6 +109,47 @@ class ClientGoneTest(AppTestCase):
                 await asyncio.sleep(0.05)
         assert any("GET /sleep?seconds=3: client went away" in line for line in logs.output)
         assert not self.app.active
+
+
+def handler_of(app: BaseApp) -> JsonHandler:
+    """A JSON handler of `app` for a request on a connection that is not really there."""
+    start = RequestStartLine("GET", "/", "HTTP/1.1")
+    headers = HTTPHeaders({"Host": "127.0.0.1"})
+    request = HTTPServerRequest(start_line=start, headers=headers, connection=mock.Mock())
+    return JsonHandler(app, request)
+
+
+def test_a_wait_ends_as_its_request_is_given_up() -> None:
+    """Client gone: ClientGone (499), before or during the wait; shutdown: 503."""
+
+    async def scenario() -> None:
+        app = make_app(Settings())
+        left_before = handler_of(app)
+        left_before.on_connection_close()
+        never_awaited = asyncio.sleep(10)
+        with pytest.raises(ClientGone):  # at once, and the sleep is closed, not leaked
+            await left_before.wait(never_awaited, 20, "the sleep")
+        assert inspect.getcoroutinestate(never_awaited) == inspect.CORO_CLOSED
+
+        for give_up, expected in (
+            (JsonHandler.on_connection_close, ClientGone),
+            (JsonHandler.stop_waiting, ShuttingDown),
+        ):
+            handler = handler_of(app)
+            waiting = asyncio.ensure_future(handler.wait(asyncio.sleep(10), 20, "the sleep"))
+            await asyncio.sleep(0.01)
+            give_up(handler)
+            with pytest.raises(expected):
+                await asyncio.wait_for(waiting, 1)
+            assert not waiting.cancelling()  # the cancellation was taken back
+
+        cancelled = asyncio.ensure_future(handler_of(app).wait(asyncio.sleep(10), 20, "it"))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()  # the server's own cancellation goes through
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+
+    asyncio.run(scenario())
 
 
 class ShutdownTest(AppTestCase):

@@ -59,7 +59,7 @@ class LongPollTest(LongPollTestCase):
             await self.until_waiting(self.app, 200)
             started = time.monotonic()
             health = await self.get("/health")
-            assert health.code == 200
+            assert health.code in (200, 503)  # 503: a Celery project's tests run no worker here
             # A loop held by the waiters would answer after their 40 s timeout; 2 s is
             # the margin a busy CI machine needs for /health's own checks.
             assert time.monotonic() - started < 2

@@ -298,6 +298,9 @@ class JsonHandler(tornado.web.RequestHandler):
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("wait() runs inside a task")
+        if (unwanted := self._unwanted()) is not None:
+            drop(awaitable)  # the client left, or shutdown began, before the wait did
+            raise unwanted
         self._waits.add(task)
         try:
             async with asyncio.timeout(timeout):
@@ -305,12 +308,28 @@ class JsonHandler(tornado.web.RequestHandler):
         except TimeoutError:
             raise WaitTimedOut(what, timeout) from None
         except asyncio.CancelledError:
-            if not (self._client_gone or self._stopped):
+            if (unwanted := self._unwanted()) is None:
                 raise  # the server itself is cancelling us: let it
             task.uncancel()  # the cancellation was ours (_cancel_waits): it ends here
-            raise ClientGone() if self._client_gone else ShuttingDown() from None
+            raise unwanted from None
         finally:
             self._waits.discard(task)
+
+    def _unwanted(self) -> tornado.web.HTTPError | None:
+        """Why nobody wants this request's answer any more, if so."""
+        if self._client_gone:
+            return ClientGone()
+        if self._stopped:
+            return ShuttingDown()
+        return None
+
+
+def drop(awaitable: Awaitable[Any]) -> None:
+    """Release what will never be awaited: a coroutine is closed, a future cancelled."""
+    if asyncio.iscoroutine(awaitable):
+        awaitable.close()
+    elif asyncio.isfuture(awaitable):
+        awaitable.cancel()
 
 
 class NotFoundHandler(JsonHandler):

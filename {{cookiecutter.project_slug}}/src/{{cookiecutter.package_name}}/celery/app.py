@@ -54,7 +54,7 @@ def make_celery(settings: CelerySettings, web: bool = False) -> Celery:
         result_expires=3600,
         result_extended=False,
         # STARTED costs the worker a backend write per task and every web process
-        # a message; CELERY_TRACK_STARTED=false saves them.
+        # a message: off unless CELERY_TRACK_STARTED=true.
         task_track_started=settings.track_started,
         # A task is acknowledged after it ran: a worker that dies mid-task leaves it
         # to be delivered again (tasks must be safe to run twice).
@@ -117,6 +117,11 @@ def quiet_task_log(task_log: bool) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+# Result backends whose writes go through thread-safe pools: redis-py's connection
+# pool, or (rpc://) the app's kombu producer pool; a worker's threads can share one.
+SHARED_BACKENDS = ("redis://", "rediss://", "rpc://")
+
+
 @functools.cache
 def worker_app() -> Celery:
     """The worker's app, built on first use from the environment."""
@@ -124,7 +129,7 @@ def worker_app() -> Celery:
     quiet_task_log(settings.task_log)
     observe_tasks()
     app = make_celery(settings)
-    if settings.result_backend.startswith(("redis://", "rediss://")):
+    if settings.result_backend.startswith(SHARED_BACKENDS):
         share_result_backend(app)
     return app
 
@@ -134,21 +139,21 @@ def share_result_backend(app: Celery) -> None:
 
     Celery builds a backend per thread by default, on the thread's first use,
     and each build scans every installed package's entry points. With
-    task_track_started off that first use is a task's end: a burst's threads
-    all built theirs at once, fighting over the GIL, and a threads worker at a
-    concurrency of 300 stalled for seconds to tens of seconds (and missed
-    `inspect`). A Redis backend is safe to share: redis-py's connection pool is
-    thread-safe. (A task waiting on another task's result with `.get()` would
-    share its pub/sub connection: tasks should not do that anyway.)
+    task_track_started off that first use is a task's end, so a burst's threads
+    all build theirs at once, fighting over the GIL: the worker stalls (see the
+    README). A worker only writes results, and Redis and rpc:// backends write
+    through thread-safe pools (SHARED_BACKENDS). What a shared backend must not
+    do is wait: a task calling `.get()` on another task's result (which Celery
+    refuses by default) would share one pub/sub connection or reply queue.
     """
     app.conf.result_backend_thread_safe = True
 
-    def build(sender: Any, **_: object) -> None:
+    def build(sender: Any, **signal_args: object) -> None:
         # Every pool thread may need a connection at once, the main thread one
         # more: past max_connections (redis-py 8's default: 100) the pool raises.
         needed = sender.concurrency + 1
         app.conf.redis_max_connections = max(app.conf.redis_max_connections or 0, needed)
-        app.backend  # noqa: B018  built here, in the worker's main thread (even with --quiet)
+        _ = app.backend  # built here, in the worker's main thread (even with --quiet)
 
     signals.worker_init.connect(build, weak=False)
 

@@ -53,9 +53,8 @@ class CelerySettings:
     visibility_timeout: float = 600.0
     task_time_limit: float = 300.0
     # The worker records STARTED in the result backend (GET /tasks/<id> shows it)
-    # at the cost of a write per task and a message to every web process. On: with
-    # it off, a threads worker at a concurrency of hundreds stalled (see README).
-    track_started: bool = True
+    # at the cost of a write per task and a message to every web process.
+    track_started: bool = False
     # The worker logs two lines per task (received, succeeded) at INFO.
     task_log: bool = False
 
