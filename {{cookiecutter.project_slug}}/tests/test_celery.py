@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.celery import CeleryStrategy
 from {{ cookiecutter.package_name }}.celery.app import delete_queue, make_celery, share_result_backend
 from {{ cookiecutter.package_name }}.celery.client import TaskClient
 from {{ cookiecutter.package_name }}.celery.jobs import task_name
+from {{ cookiecutter.package_name }}.celery.monitor import BrokerMonitor
 from {{ cookiecutter.package_name }}.celery.publishers import AmqpPublisher, ThreadPublisher
 from {{ cookiecutter.package_name }}.celery.redis_publisher import RedisPublisher
 from {{ cookiecutter.package_name }}.celery.settings import CelerySettings
@@ -571,6 +572,24 @@ class NoWorkerTest(PrivateQueueTest):
         checks = body(health)["checks"]
         celery = {name: checks[name] for name in ("broker", "result_backend", "workers")}
         assert celery == {"broker": "up", "result_backend": "up", "workers": "down"}
+
+
+def test_workers_that_miss_one_reply_stay_up_two_make_them_down() -> None:
+    """A worker busy with a burst may not answer in time once; a dead one never does."""
+
+    async def scenario() -> list[bool | None]:
+        monitor = BrokerMonitor(make_celery(MEMORY), MEMORY.queue, timeout=1)
+        monitor.broker_up = True
+        replies = iter([True, False, True, False, False, True])
+        seen = []
+        with mock.patch.object(monitor, "_workers_consume_the_queue", lambda: next(replies)):
+            for _ in range(6):
+                await monitor.check_workers()
+                seen.append(monitor.workers_up)
+        monitor.blocking.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [True, True, True, True, False, True]
 
 
 class QueueFullTest(PrivateQueueTest):

@@ -35,6 +35,7 @@ class BrokerMonitor:
         self.queued = 0  # tasks waiting in the queue
         # Did a worker consuming our queue answer last time? None: not asked yet.
         self.workers_up: bool | None = None
+        self._missed = False  # workers up, but the last ask went unanswered
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -72,9 +73,16 @@ class BrokerMonitor:
             self.workers_up = False
             return
         try:
-            self.workers_up = await self.blocking.run(self._workers_consume_the_queue)
+            answered = await self.blocking.run(self._workers_consume_the_queue)
         except Exception:
-            self.workers_up = False
+            answered = False
+        # A worker whose threads are all finishing a burst can miss a reply window:
+        # once seen up, it takes two misses in a row (one broker check apart) to
+        # call it down and turn /health into a 503.
+        if answered or not self.workers_up or self._missed:
+            self.workers_up, self._missed = answered, False
+        else:
+            self._missed = True
 
     async def _watch(self) -> None:
         await self.check_workers()
@@ -82,7 +90,7 @@ class BrokerMonitor:
         while True:
             await asyncio.sleep(BROKER_EVERY)
             await self.check_broker()
-            if time.monotonic() - asked >= WORKERS_EVERY:
+            if self._missed or time.monotonic() - asked >= WORKERS_EVERY:
                 await self.check_workers()
                 asked = time.monotonic()
 
