@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 BROKER_EVERY = 2.0  # seconds between broker checks (and queue lengths)
 WORKERS_EVERY = 10.0  # between asking the workers: each time waits REPLY_TIMEOUT
 REPLY_TIMEOUT = 1.0
+MISSES_TO_DOWN = 3  # asks in a row without a reply, BROKER_EVERY apart, before "down"
 
 
 class BrokerMonitor:
@@ -35,7 +36,7 @@ class BrokerMonitor:
         self.queued = 0  # tasks waiting in the queue
         # Did a worker consuming our queue answer last time? None: not asked yet.
         self.workers_up: bool | None = None
-        self._missed = False  # workers up, but the last ask went unanswered
+        self._missed = 0  # asks in a row without a reply while the workers were up
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -76,13 +77,13 @@ class BrokerMonitor:
             answered = await self.blocking.run(self._workers_consume_the_queue)
         except Exception:
             answered = False
-        # A worker whose threads are all finishing a burst can miss a reply window:
-        # once seen up, it takes two misses in a row (one broker check apart) to
-        # call it down and turn /health into a 503.
-        if answered or not self.workers_up or self._missed:
-            self.workers_up, self._missed = answered, False
+        # A worker whose threads all finish a burst at once can miss reply windows
+        # for seconds: once seen up, it takes MISSES_TO_DOWN misses in a row to call
+        # it down and turn /health into a 503 (a dead worker: within ~20 s).
+        if answered or not self.workers_up or self._missed + 1 >= MISSES_TO_DOWN:
+            self.workers_up, self._missed = answered, 0
         else:
-            self._missed = True
+            self._missed += 1
 
     async def _watch(self) -> None:
         await self.check_workers()
