@@ -20,7 +20,7 @@ from .publishers import BlockingCalls
 
 log = logging.getLogger(__name__)
 BROKER_EVERY = 2.0  # seconds between broker checks (and queue lengths)
-WORKERS_EVERY = 10.0  # between asking the workers: each time waits REPLY_TIMEOUT
+WORKERS_EVERY = 10.0  # between asking workers that answer: each time waits REPLY_TIMEOUT
 REPLY_TIMEOUT = 1.0
 MISSES_TO_DOWN = 3  # asks in a row without a reply, BROKER_EVERY apart, before "down"
 
@@ -91,7 +91,9 @@ class BrokerMonitor:
         while True:
             await asyncio.sleep(BROKER_EVERY)
             await self.check_broker()
-            if self._missed or time.monotonic() - asked >= WORKERS_EVERY:
+            # Not up, or a reply missed: ask again at once, so that a worker that
+            # starts (or comes back) is seen within seconds, not WORKERS_EVERY.
+            if not self.workers_up or self._missed or time.monotonic() - asked >= WORKERS_EVERY:
                 await self.check_workers()
                 asked = time.monotonic()
 
