@@ -580,9 +580,9 @@ def test_workers_that_miss_two_replies_stay_up_three_make_them_down() -> None:
     async def scenario() -> list[bool | None]:
         monitor = BrokerMonitor(make_celery(MEMORY), MEMORY.queue, timeout=1)
         monitor.broker_up = True
-        replies = iter([True, False, True, False, False, False, False, True])
+        replies = [True, False, True, False, False, False, False, True]
         seen = []
-        with mock.patch.object(monitor, "_workers_consume_the_queue", lambda: next(replies)):
+        with mock.patch.object(monitor, "_workers_consume_the_queue", side_effect=replies):
             for _ in range(8):
                 await monitor.check_workers()
                 seen.append(monitor.workers_up)

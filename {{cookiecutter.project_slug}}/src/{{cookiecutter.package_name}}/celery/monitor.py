@@ -93,7 +93,8 @@ class BrokerMonitor:
             await self.check_broker()
             # Not up, or a reply missed: ask again at once, so that a worker that
             # starts (or comes back) is seen within seconds, not WORKERS_EVERY.
-            if not self.workers_up or self._missed or time.monotonic() - asked >= WORKERS_EVERY:
+            due = time.monotonic() - asked >= WORKERS_EVERY
+            if not self.workers_up or self._missed or due:
                 await self.check_workers()
                 asked = time.monotonic()
 
