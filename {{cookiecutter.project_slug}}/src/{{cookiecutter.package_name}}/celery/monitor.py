@@ -80,10 +80,12 @@ class BrokerMonitor:
         # A worker whose threads all finish a burst at once can miss reply windows
         # for seconds: once seen up, it takes MISSES_TO_DOWN misses in a row to call
         # it down and turn /health into a 503 (a dead worker: within ~20 s).
-        if answered or not self.workers_up or self._missed + 1 >= MISSES_TO_DOWN:
+        if answered or not self.workers_up:
             self.workers_up, self._missed = answered, 0
-        else:
-            self._missed += 1
+            return
+        self._missed += 1
+        if self._missed == MISSES_TO_DOWN:
+            self.workers_up, self._missed = False, 0
 
     async def _watch(self) -> None:
         await self.check_workers()
