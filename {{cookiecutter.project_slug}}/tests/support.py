@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -293,11 +293,25 @@ class Proxy:
 
     async def _cut(self) -> None:
         if self.server is not None:
-            self.server.close()
+            await self._stop_accepting(self.server)
             self.server = None
         for writer in list(self.writers):
             writer.transport.abort()
         self.writers.clear()
+
+    async def _stop_accepting(self, server: asyncio.Server) -> None:
+        """Close the listening socket with no connection half accepted.
+
+        asyncio builds an accepted connection's transport a loop turn after the
+        accept, and drops it unclosed (a ResourceWarning) if the server closed
+        in between. So: stop polling the socket, give the accepts already made
+        the turns to build their transports and reach `_connect`, then close.
+        """
+        for listening in server.sockets:
+            self.loop.remove_reader(listening.fileno())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        server.close()
 
     async def _end_connections(self) -> None:
         """Cancel what still pipes data: a stopped loop would leave it pending."""
@@ -305,12 +319,24 @@ class Proxy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A connection whose relay was cancelled before its first step: never piped,
+        # still open. Aborted here, and a loop turn lets each transport close its socket.
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+        await asyncio.sleep(0)
 
-    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _connect(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Coroutine[Any, Any, None]:
+        """Called as a connection arrives: it is known before its relay can be cancelled."""
+        self.writers.add(writer)
+        return self._relay(reader, writer)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Both ends are closed here whatever ends the pipe, cancellation included: a
         # socket left to the garbage collector is a ResourceWarning in a later test.
         ends = {writer}
-        self.writers.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
             ends.add(upstream_writer)

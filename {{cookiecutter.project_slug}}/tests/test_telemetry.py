@@ -17,12 +17,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from tornado.testing import gen_test
 
 from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
 from {{ cookiecutter.package_name }}.telemetry.logs import JsonLines, WithRequestId
+from {{ cookiecutter.package_name }}.telemetry.metrics import EveryProcess
 
 from .support import SRC, AppTestCase, Server, body, closed_port, get_json
 
@@ -49,6 +51,28 @@ class RequestIdTest(AppTestCase):
         response = await self.get("/no/such/path", headers={"X-Request-ID": "lost-1"})
         assert response.code == 404
         assert response.headers["X-Request-ID"] == "lost-1"
+
+
+def test_new_ids_are_unique_per_request_and_per_forked_process() -> None:
+    printed = run_script(
+        """
+        import os
+        from PACKAGE.telemetry.logs import request_id_from
+
+        ids = [request_id_from(None) for _ in range(1000)]
+        assert len(set(ids)) == 1000
+        read, write = os.pipe()
+        if os.fork() == 0:  # a serving process of `--processes 2`
+            os.write(write, request_id_from(None).encode())
+            os._exit(0)
+        os.wait()
+        print(ids[-1], os.read(read, 32).decode())
+        """,
+        env={},
+    )
+    parent, child = printed.split()
+    assert parent[:16] != child[:16]  # another process, another random half
+    assert int(child[16:], 16) == 0  # its own count, from the start
 
 
 class JsonLogTest(AppTestCase):
@@ -199,6 +223,21 @@ def test_two_processes_are_summed_in_one_scrape() -> None:
 def health_requests(url: str) -> float:
     """How many /health requests the scrape counts, whatever their status."""
     return metric(scrape(url + "/metrics"), "http_requests_total", handler="HealthHandler")
+
+
+def test_a_metric_file_not_yet_sized_does_not_fail_the_scrape(tmp_path: Path) -> None:
+    """A process creates its file, then sizes it: a scrape in between still answers."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    counted = MmapedDict(str(tmp_path / "counter_1.db"))  # type: ignore[no-untyped-call]
+    key = mmap_key("jobs", "jobs_total", ["kind"], ["sent"], "Jobs.")
+    counted.write_value(key, 3.0, 0.0)  # type: ignore[no-untyped-call]
+    counted.close()  # type: ignore[no-untyped-call]
+    (tmp_path / "counter_2.db").touch()  # the other process, between open and size
+    registry = CollectorRegistry()
+    registry.register(EveryProcess(str(tmp_path)))
+    assert metric(generate_latest(registry).decode(), "jobs_total", kind="sent") == 3
 
 
 def test_metrics_port_keeps_metrics_off_the_public_port() -> None:

@@ -36,7 +36,7 @@ class BrokerMonitor:
         self.queued = 0  # tasks waiting in the queue
         # Did a worker consuming our queue answer last time? None: not asked yet.
         self.workers_up: bool | None = None
-        self._missed = 0  # asks in a row without a reply while the workers were up
+        self._missed = 0  # asks in a row without a reply, the workers not yet down
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -77,11 +77,13 @@ class BrokerMonitor:
             answered = await self.blocking.run(self._workers_consume_the_queue)
         except Exception:
             answered = False
-        # A worker whose threads all finish a burst at once can miss reply windows
-        # for seconds: once seen up, it takes MISSES_TO_DOWN misses in a row to call
-        # it down and turn /health into a 503 (a dead worker: within ~20 s).
-        if answered or not self.workers_up:
-            self.workers_up, self._missed = answered, 0
+        # A worker busy with a burst (or still starting) can miss reply windows for
+        # seconds: it takes MISSES_TO_DOWN misses in a row to call the workers down
+        # and turn /health into a 503 (a dead worker: within ~20 s).
+        if answered:
+            self.workers_up, self._missed = True, 0
+            return
+        if self.workers_up is False:
             return
         self._missed += 1
         if self._missed == MISSES_TO_DOWN:

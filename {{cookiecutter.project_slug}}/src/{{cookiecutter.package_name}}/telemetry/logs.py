@@ -10,12 +10,14 @@ one id follows the work through every log.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
 import tornado.httputil
@@ -29,11 +31,34 @@ WELL_FORMED = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
 
+class NewIds:
+    """New request ids: 32 hex digits, a random half per process and a counter.
+
+    Unique across processes and restarts like a random UUID, without a read of
+    the system's random source per request (uuid4 was 3% of a /health).
+    """
+
+    def __init__(self) -> None:
+        self.renew()
+        # A forked serving process must not repeat its parent's ids.
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+new_request_id = NewIds()
+
+
 def request_id_from(header: str | None) -> str:
     """The caller's id when it is well formed, else a new one."""
     if header and WELL_FORMED.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 class RequestIdHeader(tornado.web.OutputTransform):

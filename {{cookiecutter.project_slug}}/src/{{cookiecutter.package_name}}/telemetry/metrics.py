@@ -15,6 +15,7 @@ at its import, by whether that variable is set.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ REFRESH_EVERY = 5.0  # seconds between a process's updates of its figures, with 
 METHODS = frozenset(tornado.web.RequestHandler.SUPPORTED_METHODS)
 # Latency buckets (seconds): fast endpoints below 10 ms, sleeps and tasks up to a minute.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+HEADER_BYTES = 8  # a metric file's used-length field and padding
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 Figures = Callable[[], dict[str, int]]
 
@@ -111,14 +113,40 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text a scrape gets: this process's series, or every process's summed."""
         from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.multiprocess import MultiProcessCollector
 
         self.refresh()
         if not self.multiprocess:
             return generate_latest(self.registry)
         everyone = CollectorRegistry()
-        MultiProcessCollector(everyone)  # type: ignore[no-untyped-call]
+        everyone.register(EveryProcess(os.environ[MULTIPROCESS_DIR]))
         return generate_latest(everyone)
+
+
+class EveryProcess:
+    """Every process's series, summed from their files in the multiprocess directory.
+
+    prometheus-client's own MultiProcessCollector fails the whole scrape (a 500)
+    on a file that a process has just created and not yet sized: a process
+    makes one the first time it records a kind of series. Such a file holds no
+    figure yet, so it is left out until it has its header.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if has_header(f)]
+        return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+
+
+def has_header(path: str) -> bool:
+    """Is the metric file sized (its first 8 bytes say how much of it is used)?"""
+    try:
+        return os.path.getsize(path) >= HEADER_BYTES
+    except OSError:  # removed since listed: a dead process's gauges
+        return False
 
 
 class MetricsHandler(tornado.web.RequestHandler):
