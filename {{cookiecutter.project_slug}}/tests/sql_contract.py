@@ -19,7 +19,7 @@ from tornado.testing import gen_test
 from {{ cookiecutter.package_name }}.app import ServiceApp, make_app
 from {{ cookiecutter.package_name }}.clients import Client, ServiceTimeout, ServiceUnavailable
 
-from .support import AppTestCase, ProxiedAppTestCase, Proxy, body, started
+from .support import AppTestCase, ProxiedAppTestCase, Proxy, body, started, until_available
 
 
 class SqlClient:
@@ -50,6 +50,7 @@ class SqlClientContract(SqlClient):
         async def scenario() -> None:
             db = self.client(pool_size=2, timeout=0.5)
             async with started(db):
+                await until_available([db])  # a first ping within 0.5 s can fail when busy
                 holding = asyncio.gather(db.sleep(1.5), db.sleep(1.5))
                 await asyncio.sleep(0.3)
                 with pytest.raises(ServiceUnavailable) as refused:
@@ -65,6 +66,7 @@ class SqlClientContract(SqlClient):
         async def scenario() -> None:
             db = self.client(timeout=0.5)
             async with started(db):
+                await until_available([db])
                 with pytest.raises(ServiceTimeout) as late:
                     await db.fetch(self.slow_query)
                 assert late.value.message == f"{db.label} did not answer within 0.5 s"

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -124,6 +124,15 @@ async def started(client: Client) -> AsyncIterator[Client]:
         await client.close()
 
 
+async def until_available(clients: Iterable[Client], seconds: float = 10) -> None:
+    """Until every client has seen its service answer: a first ping can time out on a
+    busy machine, and the client says "down" until its next one."""
+    deadline = time.monotonic() + seconds
+    while not all(client.available for client in clients):
+        assert time.monotonic() < deadline, {client.name: client.health() for client in clients}
+        await asyncio.sleep(0.05)
+
+
 class AppTestCase(AsyncHTTPTestCase):
     """Serves `make_app(settings)` on a real local port for each test."""
 
@@ -143,12 +152,7 @@ class AppTestCase(AsyncHTTPTestCase):
         super().tearDown()
 
     async def until_up(self, seconds: float = 10) -> None:
-        """Until every client has seen its service answer: a first ping can time out on a
-        busy machine, and the client says "down" until its next one."""
-        deadline = time.monotonic() + seconds
-        while not all(client.available for client in self.app.clients):
-            assert time.monotonic() < deadline, self.app.clients.health()
-            await asyncio.sleep(0.05)
+        await until_available(self.app.clients, seconds)
 
     def get_http_client(self) -> AsyncHTTPClient:
         # The shared client queues past 10 requests; concurrency tests need more.

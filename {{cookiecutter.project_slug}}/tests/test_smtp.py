@@ -21,7 +21,14 @@ from {{ cookiecutter.package_name }}.settings import SettingsError
 from {{ cookiecutter.package_name }}.web import ApiError
 
 from .fixtures_smtp import DEFER, REFUSE, STALL, received_with
-from .support import AppTestCase, ProxiedAppTestCase, body, closed_port, started
+from .support import (
+    AppTestCase,
+    ProxiedAppTestCase,
+    body,
+    closed_port,
+    started,
+    until_available,
+)
 
 
 def smtp_client(**changes: Any) -> SMTPClient:
@@ -41,9 +48,16 @@ async def send(client: SMTPClient, text: str, timeout: float | None = None) -> s
     return await client.send(message, timeout)
 
 
-async def send_error(client: SMTPClient, text: str) -> tuple[ApiError, float, str]:
-    """What sending `text` raises, how long it took, and the client's health after."""
+async def send_error(
+    client: SMTPClient, text: str, *, up: bool = False
+) -> tuple[ApiError, float, str]:
+    """What sending `text` raises, how long it took, and the client's health after.
+
+    `up`: the server runs; wait until the client has seen it answer a ping.
+    """
     async with started(client):
+        if up:
+            await until_available([client])
         begun = time.monotonic()
         with pytest.raises(ApiError) as raised:
             await send(client, text)
@@ -122,7 +136,8 @@ def test_a_message_deferred_by_the_server_is_a_503_to_retry() -> None:
 
 
 def test_a_server_slower_than_the_timeout_is_a_504() -> None:
-    error, took, health = asyncio.run(send_error(smtp_client(timeout=0.5), f"{STALL} {unique()}"))
+    client = smtp_client(timeout=0.5)
+    error, took, health = asyncio.run(send_error(client, f"{STALL} {unique()}", up=True))
     assert isinstance(error, ServiceTimeout)
     assert error.message == "SMTP did not answer within 0.5 s"
     assert took < 2.5  # the server stalls 5 s
@@ -133,6 +148,7 @@ def test_past_the_connections_a_send_gets_503_naming_the_setting() -> None:
     async def scenario() -> None:
         client = smtp_client(max_connections=1, timeout=0.5)
         async with started(client):
+            await until_available([client])  # a first ping within 0.5 s can fail when busy
             holding = asyncio.ensure_future(send(client, f"{STALL} {unique()}", timeout=2))
             await asyncio.sleep(0.3)
             with pytest.raises(ServiceUnavailable) as refused:
@@ -237,6 +253,7 @@ class ContactTimeoutTest(AppTestCase):
 
     @gen_test(timeout=30)
     async def test_a_server_that_does_not_answer_in_time_is_a_504(self) -> None:
+        await self.until_up()  # a first ping within 0.5 s can fail on a busy machine
         begun = time.monotonic()
         response = await self.get(
             "/contact",
