@@ -575,39 +575,32 @@ class NoWorkerTest(PrivateQueueTest):
         assert celery == {"broker": "up", "result_backend": "up", "workers": "down"}
 
 
-def test_workers_that_miss_two_replies_stay_up_three_make_them_down() -> None:
-    """A worker busy with a burst may not answer in time for a while; a dead one never does."""
+def workers_seen(replies: list[bool]) -> list[bool | None]:
+    """What the monitor says of the workers after each ask, the asks getting `replies`."""
 
     async def scenario() -> list[bool | None]:
         monitor = BrokerMonitor(make_celery(MEMORY), MEMORY.queue, timeout=1)
         monitor.broker_up = True
-        replies = [True, False, True, False, False, False, False, True]
         seen = []
         with mock.patch.object(monitor, "_workers_consume_the_queue", side_effect=replies):
-            for _ in range(8):
+            for _ in replies:
                 await monitor.check_workers()
                 seen.append(monitor.workers_up)
         monitor.blocking.close()
         return seen
 
-    assert asyncio.run(scenario()) == [True, True, True, True, True, False, False, True]
+    return asyncio.run(scenario())
+
+
+def test_workers_that_miss_two_replies_stay_up_three_make_them_down() -> None:
+    """A worker busy with a burst may not answer in time for a while; a dead one never does."""
+    replies = [True, False, True, False, False, False, False, True]
+    assert workers_seen(replies) == [True, True, True, True, True, False, False, True]
 
 
 def test_workers_not_yet_seen_stay_unknown_until_three_asks_go_unanswered() -> None:
     """Just after start a worker may be busy with a burst or still starting."""
-
-    async def scenario() -> list[bool | None]:
-        monitor = BrokerMonitor(make_celery(MEMORY), MEMORY.queue, timeout=1)
-        monitor.broker_up = True
-        seen = []
-        with mock.patch.object(monitor, "_workers_consume_the_queue", return_value=False):
-            for _ in range(4):
-                await monitor.check_workers()
-                seen.append(monitor.workers_up)
-        monitor.blocking.close()
-        return seen
-
-    assert asyncio.run(scenario()) == [None, None, False, False]
+    assert workers_seen([False] * 4) == [None, None, False, False]
 
 
 class QueueFullTest(PrivateQueueTest):
