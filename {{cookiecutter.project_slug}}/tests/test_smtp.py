@@ -280,7 +280,7 @@ class ContactWithoutSMTPTest(ProxiedAppTestCase):
         for _ in range(2):  # the first finds out, the next knows
             begun = time.monotonic()
             response = await self.contact(unique())
-            assert time.monotonic() - begun < 0.5
+            assert time.monotonic() - begun < 2  # not SMTP_TIMEOUT (10 s); a busy loop: ~1 s
             assert response.code == 503
             assert body(response)["error"].startswith("SMTP unavailable: ")
             assert response.headers["Retry-After"]
