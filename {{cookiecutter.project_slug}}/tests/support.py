@@ -299,6 +299,9 @@ class Proxy:
         if self.server is not None:
             await self._stop_accepting(self.server)
             self.server = None
+        self._abort_connections()
+
+    def _abort_connections(self) -> None:
         for writer in list(self.writers):
             writer.transport.abort()
         self.writers.clear()
@@ -325,9 +328,7 @@ class Proxy:
         await asyncio.gather(*tasks, return_exceptions=True)
         # A connection whose relay was cancelled before its first step: never piped,
         # still open. Aborted here, and a loop turn lets each transport close its socket.
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
+        self._abort_connections()
         await asyncio.sleep(0)
 
     def _connect(
